@@ -1,0 +1,44 @@
+# notifier: every target says what it does. `make help` lists them.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export DJANGO_SETTINGS_MODULE := notifier.settings
+export PYTHONUNBUFFERED := 1
+
+.PHONY: help install run test lint format migrate seed
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv and install the pinned requirements (idempotent)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+migrate: install ## create the database if it is missing and apply migrations
+	$(PY) scripts/ensure_database.py
+	$(PY) manage.py migrate --noinput
+
+seed: migrate ## seed the demo data once (staff user, API key, templates) and print it
+	$(PY) manage.py seed_demo
+
+run: seed ## start the whole system in the foreground (API, workers, relay); Ctrl-C stops it
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	exec honcho start --no-prefix -f Procfile
+
+lint: install ## ruff (lint and format check) and mypy
+	ruff check .
+	ruff format --check .
+	mypy .
+
+format: install ## apply ruff's fixes and formatting
+	ruff check --fix .
+	ruff format .
+
+test: install lint ## lint, then the whole suite against the real PostgreSQL, Redis and RabbitMQ
+	$(PY) scripts/ensure_test_vhost.py
+	pytest

@@ -1,0 +1,70 @@
+"""Fixtures shared by every app's tests: callers of each kind, and a clean Redis test database."""
+
+import pytest
+from django_redis import get_redis_connection
+from rest_framework.test import APIClient
+from rest_framework_api_key.models import APIKey
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from users.tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis():
+    """Each test starts with an empty Redis test database (REDIS_URL points the suite at its own)."""
+    get_redis_connection("default").flushdb()
+    yield
+
+
+@pytest.fixture
+def anonymous_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def api_key(db) -> str:
+    _, key = APIKey.objects.create_key(name="tests")
+    return key
+
+
+@pytest.fixture
+def service_client(api_key) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=api_key)
+    return client
+
+
+def _client_for(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(is_staff=True)
+
+
+@pytest.fixture
+def user_client(user) -> APIClient:
+    return _client_for(user)
+
+
+@pytest.fixture
+def other_user_client(other_user) -> APIClient:
+    return _client_for(other_user)
+
+
+@pytest.fixture
+def staff_client(staff_user) -> APIClient:
+    return _client_for(staff_user)

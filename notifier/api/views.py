@@ -1,0 +1,102 @@
+"""Liveness, readiness, and JSON answers for URLs and failures outside DRF views."""
+
+import logging
+from typing import Any
+
+import kombu
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django_redis import get_redis_connection
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from notifier.api.exceptions import error_response
+from notifier.api.renderers import envelope
+
+logger = logging.getLogger(__name__)
+
+CHECK_TIMEOUT_SECONDS = 2
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _check_redis() -> None:
+    get_redis_connection("default").ping()
+
+
+def _check_rabbitmq() -> None:
+    with kombu.Connection(settings.CELERY_BROKER_URL, connect_timeout=CHECK_TIMEOUT_SECONDS) as conn:
+        conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_SECONDS)
+
+
+READINESS_CHECKS = {"postgresql": _check_database, "redis": _check_redis, "rabbitmq": _check_rabbitmq}
+
+
+@extend_schema(
+    summary="Liveness: the process answers",
+    responses=inline_serializer("Health", {"status": serializers.CharField()}),
+)
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([])
+def health(request: Request) -> Response:
+    return Response({"status": "ok"})
+
+
+@extend_schema(
+    summary="Readiness: PostgreSQL, Redis and RabbitMQ each checked",
+    responses={
+        200: inline_serializer(
+            "Ready",
+            {
+                "status": serializers.CharField(),
+                "checks": serializers.DictField(child=serializers.CharField()),
+            },
+        ),
+        503: inline_serializer(
+            "NotReady",
+            {
+                "status": serializers.CharField(),
+                "checks": serializers.DictField(child=serializers.CharField()),
+            },
+        ),
+    },
+)
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([])
+def ready(request: Request) -> Response:
+    checks: dict[str, str] = {}
+    for name, check in READINESS_CHECKS.items():
+        try:
+            check()
+            checks[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure of a dependency means "not ready"; it is reported
+            logger.warning("readiness check failed", extra={"dependency": name, "error": repr(exc)})
+            checks[name] = f"down: {exc.__class__.__name__}"
+    if all(state == "ok" for state in checks.values()):
+        return Response({"status": "ready", "checks": checks})
+    response = error_response(
+        code="not_ready",
+        message="A dependency is down: " + ", ".join(k for k, v in checks.items() if v != "ok"),
+        http_status=503,
+        data={"status": "not_ready", "checks": checks},
+    )
+    return response
+
+
+def not_found(request: HttpRequest, exception: Any = None) -> JsonResponse:
+    return JsonResponse(envelope(success=False, error="not_found", message="Not found."), status=404)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(
+        envelope(success=False, error="internal_error", message="An unexpected error occurred."), status=500
+    )

@@ -1,0 +1,8 @@
+"""Settings, one module per concern. Every difference between environments comes from the environment."""
+
+from notifier.settings.api import *  # noqa: F403
+from notifier.settings.base import *  # noqa: F403
+from notifier.settings.cache import *  # noqa: F403
+from notifier.settings.celery import *  # noqa: F403
+from notifier.settings.delivery import *  # noqa: F403
+from notifier.settings.logging import *  # noqa: F403

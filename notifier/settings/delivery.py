@@ -1,0 +1,37 @@
+"""Email and push providers. Unset provider settings select the embedded file outboxes under var/."""
+
+from notifier.settings.env import BASE_DIR, env
+
+SMTP_HOST = env.str("SMTP_HOST", default="")
+SMTP_PORT = env.int("SMTP_PORT", default=587)
+SMTP_USER = env.str("SMTP_USER", default="")
+SMTP_PASS = env.str("SMTP_PASS", default="")
+SMTP_USE_TLS = env.bool("SMTP_USE_TLS", default=False)
+SMTP_TIMEOUT_SECONDS = env.float("SMTP_TIMEOUT_SECONDS", default=10.0)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="notifier <no-reply@notifier.local>")
+
+EMAIL_HOST = SMTP_HOST
+EMAIL_PORT = SMTP_PORT
+EMAIL_HOST_USER = SMTP_USER
+EMAIL_HOST_PASSWORD = SMTP_PASS
+EMAIL_USE_TLS = SMTP_USE_TLS
+EMAIL_TIMEOUT = SMTP_TIMEOUT_SECONDS
+# EMAIL_BACKEND may name any Django email backend, such as an anymail provider's
+# (anymail.backends.sendgrid.EmailBackend) configured through ANYMAIL_* variables.
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default=(
+        "django.core.mail.backends.smtp.EmailBackend"
+        if SMTP_HOST
+        else "django.core.mail.backends.filebased.EmailBackend"
+    ),
+)
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
+ANYMAIL = env.json("ANYMAIL", default={})
+
+FIREBASE_CREDENTIALS = env.str("FIREBASE_CREDENTIALS", default=str(BASE_DIR / "serviceAccountKey.json"))
+FCM_ENDPOINT = env.str("FCM_ENDPOINT", default="https://fcm.googleapis.com")
+FCM_TIMEOUT_SECONDS = env.float("FCM_TIMEOUT_SECONDS", default=10.0)
+PUSH_FILE_PATH = env.str("PUSH_FILE_PATH", default=str(BASE_DIR / "var" / "push"))
+
+DEFAULT_LANGUAGE = env.str("DEFAULT_LANGUAGE", default="en")

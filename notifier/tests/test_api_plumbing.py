@@ -1,0 +1,126 @@
+"""The envelope, correlation ids, size limits and health endpoints, seen from a client."""
+
+import json
+import logging
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+
+from notifier.logging import CorrelationIdFilter
+
+
+def test_health_answers_in_the_envelope(anonymous_client):
+    response = anonymous_client.get("/health")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "success": True,
+        "data": {"status": "ok"},
+        "error": None,
+        "message": "OK",
+        "meta": None,
+    }
+
+
+@pytest.mark.django_db
+def test_ready_reports_each_dependency(anonymous_client):
+    response = anonymous_client.get("/ready")
+
+    assert response.status_code == 200
+    assert response.json()["data"] == {
+        "status": "ready",
+        "checks": {"postgresql": "ok", "redis": "ok", "rabbitmq": "ok"},
+    }
+
+
+@pytest.mark.django_db
+def test_ready_is_503_when_the_broker_is_unreachable(anonymous_client):
+    with override_settings(CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:1//"):
+        response = anonymous_client.get("/ready")
+
+    body = response.json()
+    assert response.status_code == 503
+    assert body["success"] is False
+    assert body["error"] == "not_ready"
+    assert body["data"]["checks"]["rabbitmq"].startswith("down")
+    assert body["data"]["checks"]["postgresql"] == "ok"
+
+
+def test_unknown_url_is_a_json_404(anonymous_client):
+    response = anonymous_client.get("/api/v1/no-such-thing/")
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+    assert response.json()["success"] is False
+
+
+def test_correlation_id_is_echoed_when_well_formed(anonymous_client):
+    response = anonymous_client.get("/health", HTTP_X_CORRELATION_ID="req-123.abc")
+
+    assert response["X-Correlation-ID"] == "req-123.abc"
+
+
+def test_correlation_id_is_replaced_when_malformed(anonymous_client):
+    response = anonymous_client.get("/health", HTTP_X_CORRELATION_ID="bad id\twith spaces")
+
+    assert response["X-Correlation-ID"] != "bad id\twith spaces"
+    assert len(response["X-Correlation-ID"]) == 32
+
+
+def test_correlation_id_is_generated_when_absent(anonymous_client):
+    first = anonymous_client.get("/health")["X-Correlation-ID"]
+    second = anonymous_client.get("/health")["X-Correlation-ID"]
+
+    assert first and second and first != second
+
+
+@override_settings(API_MAX_BODY_BYTES=1000)
+def test_oversized_body_is_413_before_parsing(service_client):
+    response = service_client.generic(
+        "POST", "/api/v1/users/", json.dumps({"name": "x" * 2000}), content_type="application/json"
+    )
+
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+
+
+@pytest.mark.django_db
+def test_malformed_json_is_a_400_parse_error(service_client):
+    response = service_client.generic("POST", "/api/v1/users/", "{not json", content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "parse_error"
+
+
+@pytest.mark.django_db
+def test_invalid_api_key_is_401(anonymous_client):
+    anonymous_client.credentials(HTTP_X_API_KEY="nope.nope")
+
+    response = anonymous_client.get("/api/v1/users/")
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "authentication_failed"
+
+
+def test_log_records_carry_the_correlation_id(anonymous_client, caplog):
+    from notifier.logging import correlation_id_set
+
+    correlation_id_set("abc-123")
+    try:
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", None, None)
+        CorrelationIdFilter().filter(record)
+    finally:
+        correlation_id_set(None)
+
+    assert record.correlation_id == "abc-123"
+
+
+@pytest.mark.django_db
+def test_schema_describes_the_envelope(anonymous_client):
+    response = anonymous_client.get("/api/schema/", HTTP_ACCEPT="application/json")
+
+    assert response.status_code == 200
+    schema = response.json()
+    assert "ErrorEnvelope" in schema["components"]["schemas"]
+    assert connection.vendor == "postgresql"

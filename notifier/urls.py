@@ -1,0 +1,26 @@
+"""The URL map: the API under /api/v1/, its schema and docs, health, and the admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from notifier.api import views as api_views
+
+api_v1 = [
+    path("auth/", include("users.urls_auth")),
+    path("users/", include("users.urls")),
+    path("templates/", include("templates_app.urls")),
+    path("", include("notifications.urls")),
+]
+
+urlpatterns = [
+    path("health", api_views.health, name="health"),
+    path("ready", api_views.ready, name="ready"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "notifier.api.views.not_found"
+handler500 = "notifier.api.views.server_error"

@@ -1,0 +1,5 @@
+"""URL routes of the templates_app app."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

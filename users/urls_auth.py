@@ -1,0 +1,5 @@
+"""URL routes of the users app."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
