@@ -68,3 +68,13 @@ def other_user_client(other_user) -> APIClient:
 @pytest.fixture
 def staff_client(staff_user) -> APIClient:
     return _client_for(staff_user)
+
+
+@pytest.fixture
+def superuser_client(db):
+    """A logged-in admin session."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client

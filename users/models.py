@@ -1,16 +1,31 @@
 """Users, their channel preferences, and their push devices."""
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import MaxLengthValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 
 
 def default_preferences() -> dict[str, bool]:
     return {"email": True, "push": True}
+
+
+# FCM and APNs tokens are ~64-200 characters of this alphabet. The column is wider, but a PostgreSQL
+# btree index entry cannot exceed ~2.7 kB, so longer values are refused before they reach the database.
+DEVICE_TOKEN_MAX_LENGTH = 1024
+DEVICE_TOKEN_ALPHABET = r"A-Za-z0-9_:\-"  # noqa: S105 - a character class, not a secret
+device_token_format_validator = RegexValidator(
+    rf"\A[{DEVICE_TOKEN_ALPHABET}]+\Z", "A device token holds only letters, digits, '_', ':' and '-'."
+)
+device_token_validators: list[Callable[[Any], None]] = [
+    MaxLengthValidator(DEVICE_TOKEN_MAX_LENGTH),
+    device_token_format_validator,
+]
 
 
 class UserManager(BaseUserManager["User"]):
@@ -63,7 +78,7 @@ class Device(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="devices")
-    token = models.CharField(max_length=4096, unique=True)
+    token = models.CharField(max_length=4096, unique=True, validators=device_token_validators)
     platform = models.CharField(max_length=16, choices=Platform.choices)
     active = models.BooleanField(default=True)
     last_seen = models.DateTimeField(null=True, blank=True)

@@ -1,5 +1,39 @@
-"""URL routes of the users app."""
+"""Routes under /api/v1/users/."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path, register_converter
 
-urlpatterns: list[URLPattern] = []
+from users.apis import (
+    UserDetailApi,
+    UserDeviceDetailApi,
+    UserDevicesApi,
+    UserListCreateApi,
+    UserPreferencesApi,
+)
+from users.models import DEVICE_TOKEN_ALPHABET, DEVICE_TOKEN_MAX_LENGTH
+
+
+class DeviceTokenConverter:
+    """FCM tokens hold ':' and '-'; anything outside the token alphabet is not a route (404)."""
+
+    regex = rf"[{DEVICE_TOKEN_ALPHABET}]{{1,{DEVICE_TOKEN_MAX_LENGTH}}}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(DeviceTokenConverter, "device_token")
+
+urlpatterns: list[URLPattern] = [
+    path("", UserListCreateApi.as_view(), name="user-list"),
+    path("<uuid:user_id>", UserDetailApi.as_view(), name="user-detail"),
+    path("<uuid:user_id>/preferences", UserPreferencesApi.as_view(), name="user-preferences"),
+    path("<uuid:user_id>/devices", UserDevicesApi.as_view(), name="user-devices"),
+    path(
+        "<uuid:user_id>/devices/<device_token:token>",
+        UserDeviceDetailApi.as_view(),
+        name="user-device-detail",
+    ),
+]

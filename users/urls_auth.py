@@ -1,5 +1,10 @@
-"""URL routes of the users app."""
+"""Routes under /api/v1/auth/."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from users.apis import LoginApi, RefreshApi
+
+urlpatterns: list[URLPattern] = [
+    path("login", LoginApi.as_view(), name="auth-login"),
+    path("refresh", RefreshApi.as_view(), name="auth-refresh"),
+]

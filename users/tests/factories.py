@@ -6,6 +6,11 @@ from users.models import Device, User
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
 
 
+def fcm_token(n: int) -> str:
+    """A token shaped like a real FCM registration token: ~160 characters with ':' and '-'."""
+    return f"d{n:07d}-Xk2:APA91bH" + "q" * 60 + f"_{n:05d}-" + "Z" * 80
+
+
 class UserFactory(DjangoModelFactory):
     class Meta:
         model = User
@@ -27,6 +32,6 @@ class DeviceFactory(DjangoModelFactory):
         model = Device
 
     user = factory.SubFactory(UserFactory)
-    token = factory.Sequence(lambda n: f"device-token-{n:06d}")
+    token = factory.Sequence(fcm_token)
     platform = Device.Platform.ANDROID
     active = True

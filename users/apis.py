@@ -1,0 +1,289 @@
+"""Users, preferences and devices under /api/v1/users/, and login/refresh under /api/v1/auth/.
+
+API keys and staff reach every user; a user's token reaches only that user (anyone else's id is a 404,
+so ids cannot be probed). Views parse input, call one service or selector, and shape the output.
+"""
+
+import uuid
+from dataclasses import asdict
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, Throttled
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from notifier.api.pagination import EnvelopePagination
+from notifier.api.permissions import IsAuthenticatedCaller, IsServiceOrStaff, is_privileged
+from users.models import User
+from users.selectors import device_list, preferences_normalized, user_get, user_list
+from users.serializers import (
+    DeviceInputSerializer,
+    DeviceOutputSerializer,
+    LoginInputSerializer,
+    PreferencesOutputSerializer,
+    PreferencesSerializer,
+    RefreshInputSerializer,
+    StrictCharField,
+    TokenPairOutputSerializer,
+    UserCreateInputSerializer,
+    UserOutputSerializer,
+    UserUpdateInputSerializer,
+)
+from users.services import (
+    LoginRateLimitedError,
+    auth_login,
+    auth_refresh,
+    device_delete,
+    device_register,
+    user_create,
+    user_delete,
+    user_preferences_update,
+    user_update,
+)
+
+USERS_TAG = "users"
+DEVICES_TAG = "devices"
+AUTH_TAG = "auth"
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="Items per page (default 20, at most 100)."),
+]
+# The envelope renderer cannot wrap a 204, so a deletion answers 200 with `data: null`.
+DELETED_RESPONSE = OpenApiResponse(
+    response={"nullable": True, "description": "Always null."}, description="Deleted; `data` is null."
+)
+
+
+def _user_for_caller(request: Request, user_id: uuid.UUID) -> User:
+    """The user `user_id` if the caller may reach them; otherwise 404, whether or not they exist."""
+    if not is_privileged(request) and request.user.pk != user_id:
+        raise NotFound()
+    user = user_get(user_id=user_id)
+    if user is None:
+        raise NotFound()
+    return user
+
+
+def _paginated(request: Request, view: APIView, items: QuerySet[Any], serializer: type[Any]) -> Response:
+    paginator = EnvelopePagination()
+    page = paginator.paginate_queryset(items, request, view=view)
+    return paginator.get_paginated_response(serializer(page, many=True).data)
+
+
+def _validated(serializer_class: type[serializers.Serializer], request: Request, **kwargs: Any) -> Any:
+    serializer = serializer_class(data=request.data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class UserListFilterSerializer(serializers.Serializer):
+    email = StrictCharField(max_length=254, required=False, allow_blank=True)
+
+
+class UserListCreateApi(APIView):
+    permission_classes = [IsServiceOrStaff]
+
+    @extend_schema(
+        operation_id="users_list",
+        summary="List users (API key or staff)",
+        tags=[USERS_TAG],
+        parameters=[
+            *PAGE_PARAMETERS,
+            OpenApiParameter("email", OpenApiTypes.EMAIL, description="Exact address, case-insensitive."),
+        ],
+        responses={200: UserOutputSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        filters = UserListFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        email = filters.validated_data.get("email") or None
+        return _paginated(request, self, user_list(email=email), UserOutputSerializer)
+
+    @extend_schema(
+        operation_id="users_create",
+        summary="Create a user (API key or staff)",
+        description=(
+            "Creates the user and, when `push_token` is given, registers that device (platform android "
+            "unless given). The email is stored lower-cased and is unique regardless of case (409)."
+        ),
+        tags=[USERS_TAG],
+        request=UserCreateInputSerializer,
+        responses={201: UserOutputSerializer, 409: OpenApiResponse(description="Email already in use")},
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(UserCreateInputSerializer, request)
+        user = user_create(**data)
+        return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class UserDetailApi(APIView):
+    permission_classes = [IsAuthenticatedCaller]
+
+    @extend_schema(
+        operation_id="users_retrieve",
+        summary="Get a user",
+        tags=[USERS_TAG],
+        responses={200: UserOutputSerializer},
+    )
+    def get(self, request: Request, user_id: uuid.UUID) -> Response:
+        return Response(UserOutputSerializer(_user_for_caller(request, user_id)).data)
+
+    @extend_schema(
+        operation_id="users_partial_update",
+        summary="Change a user's name, email, password or preferences",
+        description="Only the fields given change. `id`, `is_staff` and timestamps are read-only. "
+        "A new password ends the user's other sessions (their refresh tokens stop working).",
+        tags=[USERS_TAG],
+        request=UserUpdateInputSerializer,
+        responses={200: UserOutputSerializer, 409: OpenApiResponse(description="Email already in use")},
+    )
+    def patch(self, request: Request, user_id: uuid.UUID) -> Response:
+        user = _user_for_caller(request, user_id)
+        data = _validated(UserUpdateInputSerializer, request)
+        user = user_update(user=user, **data)
+        return Response(UserOutputSerializer(user).data)
+
+    @extend_schema(
+        operation_id="users_destroy",
+        summary="Delete a user and their devices",
+        tags=[USERS_TAG],
+        responses={200: DELETED_RESPONSE},
+    )
+    def delete(self, request: Request, user_id: uuid.UUID) -> Response:
+        user_delete(user=_user_for_caller(request, user_id))
+        return Response(None)
+
+
+class UserPreferencesApi(APIView):
+    permission_classes = [IsAuthenticatedCaller]
+
+    @extend_schema(
+        operation_id="users_preferences_retrieve",
+        summary="Get a user's channel preferences",
+        tags=[USERS_TAG],
+        responses={200: PreferencesOutputSerializer},
+    )
+    def get(self, request: Request, user_id: uuid.UUID) -> Response:
+        user = _user_for_caller(request, user_id)
+        return Response(preferences_normalized(user.preferences))
+
+    @extend_schema(
+        operation_id="users_preferences_partial_update",
+        summary="Change a user's channel preferences",
+        description="`{email?: bool, push?: bool}`: the channels given change, the other stays.",
+        tags=[USERS_TAG],
+        request=PreferencesSerializer,
+        responses={200: PreferencesOutputSerializer},
+    )
+    def patch(self, request: Request, user_id: uuid.UUID) -> Response:
+        user = _user_for_caller(request, user_id)
+        preferences = _validated(PreferencesSerializer, request)
+        user = user_preferences_update(user=user, preferences=preferences)
+        return Response(preferences_normalized(user.preferences))
+
+
+class UserDevicesApi(APIView):
+    permission_classes = [IsAuthenticatedCaller]
+
+    @extend_schema(
+        operation_id="users_devices_list",
+        summary="List a user's push devices",
+        tags=[DEVICES_TAG],
+        parameters=PAGE_PARAMETERS,
+        responses={200: DeviceOutputSerializer(many=True)},
+    )
+    def get(self, request: Request, user_id: uuid.UUID) -> Response:
+        user = _user_for_caller(request, user_id)
+        return _paginated(request, self, device_list(user=user), DeviceOutputSerializer)
+
+    @extend_schema(
+        operation_id="users_devices_create",
+        summary="Register a push device",
+        description=(
+            "201 when the token is new. 200 when it was already registered: it is reactivated, its "
+            "platform and last_seen updated, and, if another user held it, it moves to this user."
+        ),
+        tags=[DEVICES_TAG],
+        request=DeviceInputSerializer,
+        responses={201: DeviceOutputSerializer, 200: DeviceOutputSerializer},
+    )
+    def post(self, request: Request, user_id: uuid.UUID) -> Response:
+        user = _user_for_caller(request, user_id)
+        data = _validated(DeviceInputSerializer, request)
+        device, created = device_register(user=user, token=data["token"], platform=data["platform"])
+        http_status = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(DeviceOutputSerializer(device).data, status=http_status)
+
+
+class UserDeviceDetailApi(APIView):
+    permission_classes = [IsAuthenticatedCaller]
+
+    @extend_schema(
+        operation_id="users_devices_destroy",
+        summary="Remove a push device",
+        tags=[DEVICES_TAG],
+        parameters=[
+            OpenApiParameter(
+                "token", OpenApiTypes.STR, OpenApiParameter.PATH, description="The device's push token."
+            )
+        ],
+        responses={200: DELETED_RESPONSE},
+    )
+    def delete(self, request: Request, user_id: uuid.UUID, token: str) -> Response:
+        device_delete(user=_user_for_caller(request, user_id), token=token)
+        return Response(None)
+
+
+class LoginApi(APIView):
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="auth_login",
+        summary="Log in with email and password",
+        description=(
+            "Returns an access token (send it as `Authorization: Bearer ...`) and a refresh token. "
+            "Attempts are limited per account and per client address (429 with Retry-After); a "
+            "successful login resets the account's count."
+        ),
+        tags=[AUTH_TAG],
+        request=LoginInputSerializer,
+        responses={200: TokenPairOutputSerializer, 401: OpenApiResponse(description="Invalid credentials")},
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(LoginInputSerializer, request)
+        try:
+            pair = auth_login(
+                email=data["email"],
+                password=data["password"],
+                client_address=request.META.get("REMOTE_ADDR") or "unknown",
+            )
+        except LoginRateLimitedError as exc:  # DRF's Throttled carries Retry-After to the response
+            raise Throttled(wait=exc.retry_after, detail=exc.message) from exc
+        return Response(asdict(pair))
+
+
+class RefreshApi(APIView):
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="auth_refresh",
+        summary="Exchange a refresh token for a new pair",
+        description="Refresh tokens rotate: each works once; a used, expired or invalid one is a 401.",
+        tags=[AUTH_TAG],
+        request=RefreshInputSerializer,
+        responses={200: TokenPairOutputSerializer, 401: OpenApiResponse(description="Token refused")},
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(RefreshInputSerializer, request)
+        return Response(asdict(auth_refresh(refresh_token=data["refresh_token"])))

@@ -1,0 +1,173 @@
+"""Reads of the users app. `user_profile_get` and `devices_active_for_user` serve the delivery pipeline."""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import F, QuerySet
+from django.db.models.functions import Lower
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
+
+from users.models import Device, User, default_preferences
+
+logger = logging.getLogger(__name__)
+
+# What a broken or unreachable Redis raises through the Django cache API; anything else is a bug.
+CACHE_ERRORS: tuple[type[Exception], ...] = (ConnectionInterrupted, RedisError)
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """What a worker needs to deliver to a user, without a database round trip per notification."""
+
+    id: uuid.UUID
+    name: str
+    email: str
+    preferences: dict[str, bool]
+    is_active: bool
+
+
+def _profile_cache_key(user_id: uuid.UUID) -> str:
+    return f"user-profile:{user_id}"
+
+
+def _uuid_or_none(value: uuid.UUID | str) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def preferences_normalized(value: Any) -> dict[str, bool]:
+    """The stored preferences with every channel present; a missing or odd value means the default."""
+    preferences = default_preferences()
+    if isinstance(value, dict):
+        for channel in preferences:
+            if isinstance(value.get(channel), bool):
+                preferences[channel] = value[channel]
+    return preferences
+
+
+def _profile_of(user: User) -> UserProfile:
+    return UserProfile(
+        id=user.id,
+        name=user.name,
+        email=user.email,
+        preferences=preferences_normalized(user.preferences),
+        is_active=user.is_active,
+    )
+
+
+def _profile_to_cache(profile: UserProfile) -> dict[str, Any]:
+    return {
+        "id": str(profile.id),
+        "name": profile.name,
+        "email": profile.email,
+        "preferences": dict(profile.preferences),
+        "is_active": profile.is_active,
+    }
+
+
+def _profile_from_cache(value: Any) -> UserProfile | None:
+    """A cached entry in an unexpected shape (an older release wrote it) counts as a miss."""
+    try:
+        return UserProfile(
+            id=uuid.UUID(value["id"]),
+            name=str(value["name"]),
+            email=str(value["email"]),
+            preferences=preferences_normalized(value["preferences"]),
+            is_active=bool(value["is_active"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def user_profile_get(*, user_id: uuid.UUID | str) -> UserProfile | None:
+    """The user's delivery profile from the cache, else the database; None when there is no such user.
+
+    Misses are not cached, so a user created a moment ago is found at once. When Redis is unreachable
+    the database answers: a cache outage slows delivery down but never stops it.
+    """
+    parsed_id = _uuid_or_none(user_id)
+    if parsed_id is None:
+        return None
+    key = _profile_cache_key(parsed_id)
+    try:
+        cached = cache.get(key)
+    except CACHE_ERRORS as exc:
+        logger.warning("user profile cache unavailable; reading the database", extra={"error": str(exc)})
+        cached = None
+        cache_available = False
+    else:
+        cache_available = True
+    if cached is not None:
+        profile = _profile_from_cache(cached)
+        if profile is not None:
+            return profile
+
+    user = User.objects.filter(pk=parsed_id).only("id", "name", "email", "preferences", "is_active").first()
+    if user is None:
+        return None
+    profile = _profile_of(user)
+    if cache_available:
+        try:
+            cache.set(key, _profile_to_cache(profile), timeout=settings.USER_PROFILE_CACHE_SECONDS)
+        except CACHE_ERRORS as exc:
+            logger.warning("user profile cache unavailable; not caching", extra={"error": str(exc)})
+    return profile
+
+
+def user_profile_invalidate(*, user_id: uuid.UUID | str) -> None:
+    """Drops the cached profile. A cache outage is logged, not raised: the write it follows has happened."""
+    parsed_id = _uuid_or_none(user_id)
+    if parsed_id is None:
+        return
+    try:
+        cache.delete(_profile_cache_key(parsed_id))
+    except CACHE_ERRORS as exc:
+        logger.warning(
+            "user profile cache unavailable; could not invalidate",
+            extra={"error": str(exc), "user_id": str(parsed_id)},
+        )
+
+
+def devices_active_for_user(*, user_id: uuid.UUID | str) -> list[Device]:
+    """The user's active push devices, the most recently seen first."""
+    parsed_id = _uuid_or_none(user_id)
+    if parsed_id is None:
+        return []
+    return list(
+        Device.objects.filter(user_id=parsed_id, active=True).order_by(
+            F("last_seen").desc(nulls_last=True), "-created_at", "-id"
+        )
+    )
+
+
+def user_list(*, email: str | None = None) -> QuerySet[User]:
+    """Every user, newest first; `email` filters by exact address, case-insensitively."""
+    users = User.objects.prefetch_related("devices").order_by("-created_at", "id")
+    if email is not None:
+        users = users.alias(email_lower=Lower("email")).filter(email_lower=email.strip().lower())
+    return users
+
+
+def user_get(*, user_id: uuid.UUID | str) -> User | None:
+    parsed_id = _uuid_or_none(user_id)
+    if parsed_id is None:
+        return None
+    return User.objects.prefetch_related("devices").filter(pk=parsed_id).first()
+
+
+def device_list(*, user: User) -> QuerySet[Device]:
+    """All of a user's devices, active or not, newest first."""
+    return Device.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def device_get(*, user: User, token: str) -> Device | None:
+    return Device.objects.filter(user=user, token=token).first()

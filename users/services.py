@@ -1,0 +1,405 @@
+"""Writes of the users app: accounts, channel preferences, push devices, and login/refresh tokens.
+
+Every write runs in one transaction, so a failure leaves nothing half-written, and every change to what
+the delivery pipeline reads (name, email, preferences, is_active) drops the cached profile.
+"""
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import RedisError
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from notifier.api.errors import ApplicationError
+from notifier.api.ratelimit import rate_limit_hit, rate_limit_reset
+from users.models import Device, User, default_preferences, device_token_validators
+from users.selectors import user_profile_invalidate
+
+logger = logging.getLogger(__name__)
+
+PREFERENCE_CHANNELS = tuple(default_preferences())
+DEVICE_PLATFORM_DEFAULT = Device.Platform.ANDROID
+
+
+# --- validation shared by the services, the API and the admin -------------------------------------------
+
+
+def email_normalize(email: str) -> str:
+    return email.strip().lower()
+
+
+def preferences_validate(value: Any, *, partial: bool) -> dict[str, bool]:
+    """`{email: bool, push: bool}` exactly; with `partial`, any non-empty subset of those keys."""
+    if not isinstance(value, dict):
+        raise ApplicationError(
+            "Invalid input: preferences must be an object.",
+            code="validation_error",
+            data={"preferences": ["Must be an object with the keys email and push."]},
+        )
+    errors: dict[str, list[str]] = {}
+    for key in value:
+        if key not in PREFERENCE_CHANNELS:
+            errors[str(key)] = ["Unknown preference; the preferences are email and push."]
+    for channel in PREFERENCE_CHANNELS:
+        if channel not in value:
+            if not partial:
+                errors[channel] = ["This field is required."]
+        elif not isinstance(value[channel], bool):
+            errors[channel] = ["Must be a boolean (true or false)."]
+    if not value and partial:
+        errors["non_field_errors"] = ["Give at least one of email and push."]
+    if errors:
+        first = next(iter(errors.values()))[0]
+        raise ApplicationError(f"Invalid input: {first}", code="validation_error", data=errors)
+    return {channel: value[channel] for channel in PREFERENCE_CHANNELS if channel in value}
+
+
+def _validation_error(field: str, messages: list[str]) -> ApplicationError:
+    return ApplicationError(f"Invalid input: {messages[0]}", code="validation_error", data={field: messages})
+
+
+def _email_conflict() -> ApplicationError:
+    return ApplicationError(
+        "A user with this email already exists.",
+        code="conflict",
+        status=409,
+        data={"email": ["A user with this email already exists."]},
+    )
+
+
+def _fields_validate(*, user: User) -> None:
+    """Model field rules (lengths, email syntax, blank name); uniqueness is checked separately (409)."""
+    try:
+        user.full_clean(exclude=["password"], validate_unique=False, validate_constraints=False)
+    except DjangoValidationError as exc:
+        errors = exc.message_dict
+        first = next(iter(errors.values()))[0]
+        raise ApplicationError(f"Invalid input: {first}", code="validation_error", data=errors) from exc
+
+
+def _password_set(*, user: User, password: str) -> None:
+    try:
+        validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise _validation_error("password", list(exc.messages)) from exc
+    user.set_password(password)
+
+
+def _email_taken(*, email: str, exclude_user_id: uuid.UUID | None = None) -> bool:
+    users = User.objects.filter(email__iexact=email)
+    if exclude_user_id is not None:
+        users = users.exclude(pk=exclude_user_id)
+    return users.exists()
+
+
+def _profile_changed(*, user_id: uuid.UUID) -> None:
+    """Drops the cached profile now and again after commit, so no reader re-caches the old row."""
+    user_profile_invalidate(user_id=user_id)
+    transaction.on_commit(lambda: user_profile_invalidate(user_id=user_id))
+
+
+def _refresh_tokens_revoke(*, user_id: uuid.UUID) -> int:
+    """Blacklists every refresh token the user still holds (their sessions end at the next refresh)."""
+    outstanding = OutstandingToken.objects.filter(
+        user_id=user_id, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    revoked = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+    )
+    return len(revoked)
+
+
+# --- users -------------------------------------------------------------------------------------------------
+
+
+def user_create(
+    *,
+    name: str,
+    email: str,
+    password: str,
+    preferences: dict[str, bool] | None = None,
+    push_token: str | None = None,
+    platform: str | None = None,
+) -> User:
+    """Creates a user (and, given `push_token`, their first device) in one transaction."""
+    merged_preferences = default_preferences()
+    if preferences is not None:
+        merged_preferences.update(preferences_validate(preferences, partial=True))
+    user = User(
+        name=name,
+        email=email_normalize(email),
+        preferences=merged_preferences,
+    )
+    _fields_validate(user=user)
+    _password_set(user=user, password=password)
+    if push_token is not None:
+        _device_fields_validate(token=push_token, platform=platform or DEVICE_PLATFORM_DEFAULT)
+
+    with transaction.atomic():
+        if _email_taken(email=user.email):
+            raise _email_conflict()
+        try:
+            with transaction.atomic():
+                user.save(force_insert=True)
+        except IntegrityError as exc:  # a concurrent request created the same address first
+            raise _email_conflict() from exc
+        if push_token is not None:
+            device_register(user=user, token=push_token, platform=platform or DEVICE_PLATFORM_DEFAULT)
+        _profile_changed(user_id=user.id)
+    logger.info("user created", extra={"user_id": str(user.id)})
+    return user
+
+
+def user_update(
+    *,
+    user: User,
+    name: str | None = None,
+    email: str | None = None,
+    password: str | None = None,
+    preferences: dict[str, bool] | None = None,
+) -> User:
+    """Changes what is given and nothing else. A new password ends the user's other sessions.
+
+    The row is locked and re-read, so concurrent partial updates do not undo each other.
+    """
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        changed: list[str] = []
+        if name is not None:
+            locked.name = name
+            changed.append("name")
+        if email is not None:
+            locked.email = email_normalize(email)
+            changed.append("email")
+        if preferences is not None:
+            locked.preferences = {
+                **default_preferences(),
+                **(locked.preferences if isinstance(locked.preferences, dict) else {}),
+                **preferences_validate(preferences, partial=True),
+            }
+            changed.append("preferences")
+        _fields_validate(user=locked)
+        if email is not None and _email_taken(email=locked.email, exclude_user_id=locked.pk):
+            raise _email_conflict()
+        if password is not None:
+            _password_set(user=locked, password=password)
+            changed.append("password")
+        if not changed:
+            return locked
+        try:
+            with transaction.atomic():
+                locked.save(update_fields=[*changed, "updated_at"])
+        except IntegrityError as exc:
+            raise _email_conflict() from exc
+        if password is not None:
+            _refresh_tokens_revoke(user_id=locked.pk)
+        _profile_changed(user_id=locked.pk)
+    return locked
+
+
+def user_preferences_update(*, user: User, preferences: dict[str, bool]) -> User:
+    """Sets the channels given (`{email?: bool, push?: bool}`), keeping the others."""
+    preferences_validate(preferences, partial=True)
+    return user_update(user=user, preferences=preferences)
+
+
+def user_delete(*, user: User) -> None:
+    """Deletes the user and their devices; their tokens stop working (the user no longer exists)."""
+    user_id = user.pk
+    with transaction.atomic():
+        _refresh_tokens_revoke(user_id=user_id)
+        User.objects.filter(pk=user_id).delete()
+        _profile_changed(user_id=user_id)
+    logger.info("user deleted", extra={"user_id": str(user_id)})
+
+
+# --- devices -----------------------------------------------------------------------------------------------
+
+
+def _device_fields_validate(*, token: str, platform: str) -> None:
+    errors: dict[str, list[str]] = {}
+    if not token:
+        errors["token"] = ["This field may not be blank."]
+    else:
+        for validator in device_token_validators:
+            try:
+                validator(token)
+            except DjangoValidationError as exc:
+                errors.setdefault("token", []).extend(exc.messages)
+    if platform not in Device.Platform.values:
+        errors["platform"] = [f"Must be one of: {', '.join(Device.Platform.values)}."]
+    if errors:
+        first = next(iter(errors.values()))[0]
+        raise ApplicationError(f"Invalid input: {first}", code="validation_error", data=errors)
+
+
+def device_register(*, user: User, token: str, platform: str) -> tuple[Device, bool]:
+    """Registers `token` for `user`; returns the device and whether a new row was created.
+
+    Tokens are unique: a token already registered (to this or another user, say after a phone changed
+    hands or accounts) moves to `user`, is reactivated and marked seen now.
+    """
+    _device_fields_validate(token=token, platform=platform)
+    now = timezone.now()
+    with transaction.atomic():
+        device = Device.objects.select_for_update().filter(token=token).first()
+        if device is None:
+            try:
+                with transaction.atomic():
+                    device = Device.objects.create(
+                        user=user, token=token, platform=platform, active=True, last_seen=now
+                    )
+                return device, True
+            except IntegrityError:  # registered concurrently: take the existing row
+                device = Device.objects.select_for_update().get(token=token)
+        previous_user_id = device.user_id
+        device.user = user
+        device.platform = platform
+        device.active = True
+        device.last_seen = now
+        device.save(update_fields=["user", "platform", "active", "last_seen"])
+    if previous_user_id != user.pk:
+        logger.info(
+            "device moved to another user",
+            extra={"device_id": device.pk, "from_user_id": str(previous_user_id), "to_user_id": str(user.pk)},
+        )
+    return device, False
+
+
+def device_delete(*, user: User, token: str) -> None:
+    deleted, _ = Device.objects.filter(user=user, token=token).delete()
+    if not deleted:
+        raise ApplicationError("No such device.", code="not_found", status=404)
+
+
+def device_deactivate(*, token: str, reason: str) -> bool:
+    """Stops pushing to a token the provider says is gone; True when an active device was deactivated."""
+    with transaction.atomic():
+        device = Device.objects.select_for_update().filter(token=token, active=True).first()
+        if device is None:
+            return False
+        device.active = False
+        device.save(update_fields=["active"])
+    logger.info(
+        "device deactivated", extra={"device_id": device.pk, "user_id": str(device.user_id), "reason": reason}
+    )
+    return True
+
+
+# --- authentication ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "Bearer"  # noqa: S105 - the scheme name, not a secret
+
+
+class LoginRateLimitedError(ApplicationError):
+    """Too many login attempts for an account or from an address; `retry_after` is in seconds."""
+
+    def __init__(self, *, retry_after: int) -> None:
+        super().__init__(
+            "Too many login attempts; try again later.",
+            code="rate_limited",
+            status=429,
+            data={"retry_after": retry_after},
+        )
+        self.retry_after = retry_after
+
+
+def _invalid_credentials() -> ApplicationError:
+    return ApplicationError("Invalid email or password.", code="invalid_credentials", status=401)
+
+
+def _refresh_refused() -> ApplicationError:
+    return ApplicationError(
+        "The refresh token is invalid, expired or already used.", code="invalid_token", status=401
+    )
+
+
+def _token_pair(refresh: RefreshToken) -> TokenPair:
+    return TokenPair(
+        access_token=str(refresh.access_token),
+        refresh_token=str(refresh),
+        expires_in=int(jwt_settings.ACCESS_TOKEN_LIFETIME.total_seconds()),
+    )
+
+
+def _login_rate_limit_hit(*, key: str, limit: int) -> None:
+    """Counts an attempt; a Redis outage lets logins through (Argon2 still slows guessing) and is logged."""
+    try:
+        result = rate_limit_hit(key=key, limit=limit, window_seconds=settings.LOGIN_RATE_LIMIT_WINDOW_SECONDS)
+    except (RedisError, ConnectionInterrupted) as exc:
+        logger.error("login rate limit unavailable; attempt not counted", extra={"error": str(exc)})
+        return
+    if not result.allowed:
+        raise LoginRateLimitedError(retry_after=result.retry_after)
+
+
+def _login_account_key(email: str) -> str:
+    # Hashed so that Redis keys hold no addresses.
+    return "login:account:" + hashlib.sha256(email.encode()).hexdigest()
+
+
+def auth_login(*, email: str, password: str, client_address: str) -> TokenPair:
+    """Checks the credentials and issues an access/refresh pair.
+
+    Attempts are counted per client address (every attempt) and per account (consecutive failures:
+    a successful login resets the account's counter, so an owner who types the password right is not
+    locked out by their own earlier typos). Inactive users are refused like wrong passwords.
+    """
+    email = email_normalize(email)
+    _login_rate_limit_hit(key=f"login:address:{client_address}", limit=settings.LOGIN_RATE_LIMIT_PER_ADDRESS)
+    _login_rate_limit_hit(key=_login_account_key(email), limit=settings.LOGIN_RATE_LIMIT_PER_ACCOUNT)
+
+    user = authenticate(email=email, password=password)
+    if not isinstance(user, User) or not user.is_active:
+        logger.info("login refused", extra={"client_address": client_address})
+        raise _invalid_credentials()
+    try:
+        rate_limit_reset(key=_login_account_key(email))
+    except (RedisError, ConnectionInterrupted) as exc:
+        logger.error("login rate limit unavailable; counter not reset", extra={"error": str(exc)})
+    return _token_pair(RefreshToken.for_user(user))
+
+
+def auth_refresh(*, refresh_token: str) -> TokenPair:
+    """Exchanges a refresh token for a new pair. The old token is blacklisted: it works exactly once,
+    even when two requests present it at the same moment (the blacklist row is the arbiter)."""
+    try:
+        refresh = RefreshToken(refresh_token)  # type: ignore[arg-type]  # signature, expiry, type, blacklist
+    except TokenError as exc:
+        raise _refresh_refused() from exc
+    user_id = refresh.get(jwt_settings.USER_ID_CLAIM)
+    try:
+        user = User.objects.filter(pk=uuid.UUID(str(user_id)), is_active=True).first()
+    except ValueError:
+        user = None
+    if user is None:
+        raise _refresh_refused()
+    with transaction.atomic():
+        # Every token we issue is recorded (RefreshToken.for_user); the row lock serialises concurrent use.
+        jti = refresh[jwt_settings.JTI_CLAIM]
+        outstanding = OutstandingToken.objects.order_by().select_for_update().filter(jti=jti).first()
+        if outstanding is None:
+            raise _refresh_refused()
+        _, newly_blacklisted = BlacklistedToken.objects.get_or_create(token=outstanding)
+        if not newly_blacklisted:
+            raise _refresh_refused()
+        return _token_pair(RefreshToken.for_user(user))
