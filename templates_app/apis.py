@@ -1,0 +1,172 @@
+"""The templates API under /api/v1/templates/. Thin: parse, call one service or selector, shape.
+
+Who may call: reads (list, detail, versions) and render are open to any authenticated caller (a user
+token, an API key, staff), since templates are shared configuration and rendering has no side effect;
+writes (create a version, activate) are for API keys and staff. Anonymous callers get 401.
+"""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from rest_framework import status
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from notifier.api.pagination import EnvelopePagination
+from notifier.api.permissions import IsAuthenticatedCaller, IsServiceOrStaff
+from templates_app import selectors, services
+from templates_app.rendering import template_render
+from templates_app.serializers import (
+    RenderedTemplateOutputSerializer,
+    TemplateActivateInputSerializer,
+    TemplateCreateInputSerializer,
+    TemplateDetailOutputSerializer,
+    TemplateFilterSerializer,
+    TemplateRenderInputSerializer,
+    TemplateVariantFilterSerializer,
+    TemplateVariantOutputSerializer,
+    TemplateVersionOutputSerializer,
+)
+
+TAGS = ["templates"]
+PAGE_PARAMETERS = [
+    OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="Items per page (default 20, at most 100)."),
+]
+
+
+class _ReadOpenWriteRestricted(APIView):
+    """Safe methods for any authenticated caller; the rest for API keys and staff."""
+
+    def get_permissions(self) -> list[BasePermission]:
+        if self.request.method in SAFE_METHODS:
+            return [IsAuthenticatedCaller()]
+        return [IsServiceOrStaff()]
+
+
+def _query(serializer_class: type, request: Request) -> dict[str, Any]:
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _page(*, request: Request, view: APIView, queryset: QuerySet, serializer_class: type) -> Response:
+    paginator = EnvelopePagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+class TemplateListCreateApi(_ReadOpenWriteRestricted):
+    @extend_schema(
+        tags=TAGS,
+        summary="List templates with their active version",
+        parameters=[TemplateFilterSerializer, *PAGE_PARAMETERS],
+        responses=TemplateVariantOutputSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        filters = _query(TemplateFilterSerializer, request)
+        templates = selectors.template_list(**filters)
+        return _page(
+            request=request, view=self, queryset=templates, serializer_class=TemplateVariantOutputSerializer
+        )
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Create a template, or its next version (API key or staff)",
+        description=(
+            "Creates the template (code, language, notification_type) if it is new, else its next "
+            "version; the new version becomes the active one. The Mustache syntax of every field is "
+            "checked (400 `template_syntax_error` with the parser's message). Email templates may have "
+            "`html_body`; push templates may have `image_url` and `link`."
+        ),
+        request=TemplateCreateInputSerializer,
+        responses={201: TemplateVersionOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = TemplateCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        version = services.template_create_or_version(**serializer.validated_data)
+        return Response(TemplateVersionOutputSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+class TemplateDetailApi(APIView):
+    permission_classes = [IsAuthenticatedCaller]
+
+    @extend_schema(
+        tags=TAGS,
+        summary="A template code with all its language and type variants",
+        parameters=[TemplateVariantFilterSerializer],
+        responses=TemplateDetailOutputSerializer,
+    )
+    def get(self, request: Request, code: str) -> Response:
+        filters = _query(TemplateVariantFilterSerializer, request)
+        variants = selectors.template_variants_get(code=code, **filters)
+        return Response(TemplateDetailOutputSerializer({"code": code, "variants": variants}).data)
+
+
+class TemplateVersionListApi(APIView):
+    permission_classes = [IsAuthenticatedCaller]
+
+    @extend_schema(
+        tags=TAGS,
+        summary="The version history of a template code, newest first",
+        parameters=[TemplateVariantFilterSerializer, *PAGE_PARAMETERS],
+        responses=TemplateVersionOutputSerializer(many=True),
+    )
+    def get(self, request: Request, code: str) -> Response:
+        filters = _query(TemplateVariantFilterSerializer, request)
+        versions = selectors.template_version_list(code=code, **filters)
+        return _page(
+            request=request, view=self, queryset=versions, serializer_class=TemplateVersionOutputSerializer
+        )
+
+
+class TemplateActivateApi(APIView):
+    permission_classes = [IsServiceOrStaff]
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Make an existing version the active one (API key or staff)",
+        request=TemplateActivateInputSerializer,
+        responses=TemplateVersionOutputSerializer,
+    )
+    def post(self, request: Request, code: str) -> Response:
+        serializer = TemplateActivateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        version = services.template_activate(code=code, **serializer.validated_data)
+        return Response(TemplateVersionOutputSerializer(version).data)
+
+
+class TemplateRenderApi(APIView):
+    permission_classes = [IsAuthenticatedCaller]
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Render a template with variables (no side effect)",
+        description=(
+            "Resolves the template with language fallback (pt-BR -> pt -> the default language) and "
+            "renders the active version, or `version`. Missing variables: 400 `missing_variables` with "
+            "`data.missing` naming each. Only `html_body` is HTML-escaped."
+        ),
+        request=TemplateRenderInputSerializer,
+        responses=RenderedTemplateOutputSerializer,
+    )
+    def post(self, request: Request) -> Response:
+        serializer = TemplateRenderInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        code = data["template_code"]
+        notification_type = data.get("notification_type") or selectors.template_notification_type_infer(
+            code=code
+        )
+        version = selectors.template_version_resolve(
+            code=code,
+            notification_type=notification_type,
+            language=data.get("language"),
+            version=data.get("version"),
+        )
+        rendered = template_render(version=version, variables=data["variables"])
+        return Response(RenderedTemplateOutputSerializer(rendered).data)

@@ -1,0 +1,105 @@
+"""Reads of templates and versions. `template_version_resolve` is on the notification accept path."""
+
+from django.db.models import Count, QuerySet
+
+from notifier.api.errors import ApplicationError
+from templates_app.languages import language_fallback_chain, language_normalize
+from templates_app.models import Template, TemplateVersion
+
+
+def _not_found(code: str) -> ApplicationError:
+    return ApplicationError(f"No template {code!r} matches.", code="template_not_found", status=404)
+
+
+def template_version_resolve(
+    *, code: str, notification_type: str, language: str | None = None, version: int | None = None
+) -> TemplateVersion:
+    """The version to render for (code, notification_type) in the best available language.
+
+    Languages are tried most specific first: pt-BR, then pt, then settings.DEFAULT_LANGUAGE (None: the
+    default alone). The first language with the template (and an active version, when `version` is None)
+    wins; `version` then picks that version of that template, with no further fallback, since version
+    numbers belong to one template. Returns the version with its template loaded (no query to reach
+    `version.template`). One query for the active version, two for a given version number; no cache, so
+    nothing to invalidate. Raises ApplicationError "template_not_found" (404).
+    """
+    chain = language_fallback_chain(language=language)
+    candidates = Template.objects.filter(code=code, notification_type=notification_type, language__in=chain)
+    if version is None:
+        candidates = candidates.filter(active_version__isnull=False).select_related("active_version")
+    by_language = {template.language: template for template in candidates}
+    template = next((by_language[lang] for lang in chain if lang in by_language), None)
+    if template is None:
+        raise _not_found(code)
+    if version is None:
+        resolved = template.active_version
+        assert resolved is not None  # filtered above
+    else:
+        resolved = TemplateVersion.objects.filter(template=template, version=version).first()
+        if resolved is None:
+            raise ApplicationError(
+                f"Template {code!r} ({template.language}, {notification_type}) has no version {version}.",
+                code="template_not_found",
+                status=404,
+            )
+    resolved.template = template
+    return resolved
+
+
+def template_notification_type_infer(*, code: str, language: str | None = None) -> str:
+    """The notification type of `code` when the caller did not say; 400 if it exists for several.
+
+    With `language`, only that exact language counts (activation); without, any language (rendering).
+    """
+    templates = Template.objects.filter(code=code)
+    if language is not None:
+        templates = templates.filter(language=language_normalize(language=language))
+    types = sorted(set(templates.values_list("notification_type", flat=True)))
+    if not types:
+        raise _not_found(code)
+    if len(types) > 1:
+        raise ApplicationError(
+            f"Template {code!r} exists for {' and '.join(types)}: give notification_type.",
+            code="validation_error",
+            status=400,
+            data={"notification_type": [f"Required: {code!r} exists for {', '.join(types)}."]},
+        )
+    return types[0]
+
+
+def template_list(
+    *, code: str | None = None, language: str | None = None, notification_type: str | None = None
+) -> QuerySet[Template]:
+    """Templates with their active version loaded and `versions_count` annotated, filtered exactly."""
+    templates = Template.objects.select_related("active_version").annotate(versions_count=Count("versions"))
+    if code is not None:
+        templates = templates.filter(code=code)
+    if language is not None:
+        templates = templates.filter(language=language_normalize(language=language))
+    if notification_type is not None:
+        templates = templates.filter(notification_type=notification_type)
+    return templates.order_by("code", "language", "notification_type")
+
+
+def template_variants_get(
+    *, code: str, language: str | None = None, notification_type: str | None = None
+) -> list[Template]:
+    """Every (language, notification_type) variant of `code`, optionally narrowed; 404 when none."""
+    variants = list(template_list(code=code, language=language, notification_type=notification_type))
+    if not variants:
+        raise _not_found(code)
+    return variants
+
+
+def template_version_list(
+    *, code: str, language: str | None = None, notification_type: str | None = None
+) -> QuerySet[TemplateVersion]:
+    """The version history of `code`, newest first, with templates loaded; 404 when the code is unknown."""
+    if not Template.objects.filter(code=code).exists():
+        raise _not_found(code)
+    versions = TemplateVersion.objects.select_related("template").filter(template__code=code)
+    if language is not None:
+        versions = versions.filter(template__language=language_normalize(language=language))
+    if notification_type is not None:
+        versions = versions.filter(template__notification_type=notification_type)
+    return versions.order_by("-created_at", "-id")
