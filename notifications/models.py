@@ -1,0 +1,116 @@
+"""Notifications, their delivery attempts, and the transactional outbox that hands them to the broker."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from templates_app.models import NotificationType
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending"  # accepted and written; its outbox entry is not yet confirmed by the broker
+    QUEUED = "queued"  # the broker confirmed the task message
+    SENDING = "sending"  # a worker claimed it and is talking to the provider
+    SENT = "sent"  # the provider accepted it
+    DELIVERED = "delivered"  # the provider confirmed delivery (webhook or status callback)
+    FAILED = "failed"  # permanent failure or retries exhausted; the message sits in the DLQ
+    SKIPPED = "skipped"  # nothing to send: the channel is disabled or there is no device
+
+
+# States after which a worker must not send again.
+FINAL_STATUSES = frozenset(
+    {NotificationStatus.SENT, NotificationStatus.DELIVERED, NotificationStatus.SKIPPED}
+)
+
+
+class Notification(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Who asked: "key:<api key id>" or "user:<user id>"; request_id is unique per caller.
+    caller = models.CharField(max_length=64)
+    request_id = models.CharField(max_length=128)
+    request_hash = models.CharField(max_length=64)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    notification_type = models.CharField(max_length=16, choices=NotificationType.choices)
+    template_code = models.CharField(max_length=100)
+    language = models.CharField(max_length=16, blank=True, default="")
+    variables = models.JSONField(default=dict)
+    metadata = models.JSONField(default=dict)
+    priority = models.PositiveSmallIntegerField(default=5)
+    status = models.CharField(
+        max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
+    )
+    error = models.TextField(blank=True, default="")
+    correlation_id = models.CharField(max_length=128, blank=True, default="")
+    # Provider calls made, and transient failures since the last (re)queue: the retry budget's count.
+    attempts = models.PositiveIntegerField(default=0)
+    transient_failures = models.PositiveIntegerField(default=0)
+    template_version = models.PositiveIntegerField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True, default="")
+    # Push: device ids already sent to, so a retry after a partial failure sends only to the rest.
+    delivered_device_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["caller", "request_id"], name="notifications_caller_request_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="notif_user_created"),
+            models.Index(fields=["status", "-created_at"], name="notif_status_created"),
+            models.Index(fields=["provider_message_id"], name="notif_provider_message_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.notification_type} {self.id} ({self.status})"
+
+
+class OutboxEntry(models.Model):
+    """Written in the accept transaction; deleted once the broker confirms the task message."""
+
+    id = models.BigAutoField(primary_key=True)
+    notification = models.OneToOneField(Notification, on_delete=models.CASCADE, related_name="outbox_entry")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    publish_attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"outbox {self.notification_id}"
+
+
+class AttemptOutcome(models.TextChoices):
+    SENT = "sent"
+    TRANSIENT_ERROR = "transient_error"
+    PERMANENT_ERROR = "permanent_error"
+    SKIPPED = "skipped"
+
+
+class DeliveryAttempt(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="delivery_attempts")
+    number = models.PositiveIntegerField()
+    worker = models.CharField(max_length=255)
+    outcome = models.CharField(max_length=32, choices=AttemptOutcome.choices)
+    error_class = models.CharField(max_length=255, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    provider_message_id = models.CharField(max_length=255, blank=True, default="")
+    template_version = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["notification", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.notification_id}: {self.outcome}"

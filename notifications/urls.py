@@ -1,5 +1,16 @@
-"""URL routes of the notifications app."""
+"""Routes of the notifications app, mounted at /api/v1/."""
 
-from django.urls import URLPattern
+from django.urls import path
 
-urlpatterns: list[URLPattern] = []
+from notifications import apis
+
+urlpatterns = [
+    path("notifications/", apis.NotificationListCreateApi.as_view(), name="notification-list"),
+    path(
+        "notifications/<str:notification_id>",
+        apis.NotificationDetailApi.as_view(),
+        name="notification-detail",
+    ),
+    path("email/status/", apis.EmailStatusApi.as_view(), name="email-status"),
+    path("push/status/", apis.PushStatusApi.as_view(), name="push-status"),
+]

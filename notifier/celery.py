@@ -1,11 +1,117 @@
-"""The Celery app. Queues, exchanges, routes and dead-lettering are declared here, in one place."""
+"""The Celery app and the broker topology, declared here and nowhere else.
+
+    notifications (topic) --email--> email.queue (quorum) --rejected/poison--> notifications.dlx --> email.dlq
+                          --push---> push.queue  (quorum) --rejected/poison--> notifications.dlx --> push.dlq
+
+Retries with a countdown travel through kombu's native delayed-delivery exchanges (celery_delayed_*),
+which is why the main exchange is a topic exchange.
+"""
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
+from kombu import Connection, Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "notifier.settings")
 
+EXCHANGE_NAME = "notifications"
+DLX_NAME = "notifications.dlx"
+CHANNELS = ("email", "push")
+
+
+def queue_name(channel: str) -> str:
+    return f"{channel}.queue"
+
+
+def dlq_name(channel: str) -> str:
+    return f"{channel}.dlq"
+
+
+def build_topology(*, delivery_limit: int) -> tuple[Exchange, Exchange, list[Queue], list[Queue]]:
+    exchange = Exchange(EXCHANGE_NAME, type="topic", durable=True)
+    dlx = Exchange(DLX_NAME, type="topic", durable=True)
+    queues = [
+        Queue(
+            queue_name(channel),
+            exchange=exchange,
+            routing_key=channel,
+            durable=True,
+            queue_arguments={
+                "x-queue-type": "quorum",
+                "x-dead-letter-exchange": DLX_NAME,
+                "x-dead-letter-routing-key": dlq_name(channel),
+                # At-least-once dead-lettering needs reject-publish overflow (RabbitMQ ≥ 3.10).
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+                "x-delivery-limit": delivery_limit,
+            },
+        )
+        for channel in CHANNELS
+    ]
+    dead_letter_queues = [
+        Queue(
+            dlq_name(channel),
+            exchange=dlx,
+            routing_key=dlq_name(channel),
+            durable=True,
+            queue_arguments={"x-queue-type": "quorum"},
+        )
+        for channel in CHANNELS
+    ]
+    return exchange, dlx, queues, dead_letter_queues
+
+
+def topology_declare(*, broker_url: str, delivery_limit: int) -> list[str]:
+    """Declares exchanges, queues, dead-letter queues and the delayed-delivery bindings; idempotent.
+
+    Dead letters sent to an exchange that does not exist are dropped, so this runs before any worker.
+    Returns the names of the queues declared.
+    """
+    from kombu.transport.native_delayed_delivery import (
+        bind_queue_to_native_delayed_delivery_exchange,
+        declare_native_delayed_delivery_exchanges_and_queues,
+    )
+
+    exchange, dlx, queues, dead_letter_queues = build_topology(delivery_limit=delivery_limit)
+    with Connection(broker_url, connect_timeout=10) as connection:
+        channel = connection.channel()
+        exchange.bind(channel).declare()
+        dlx.bind(channel).declare()
+        for queue in [*dead_letter_queues, *queues]:
+            queue.bind(channel).declare()
+        declare_native_delayed_delivery_exchanges_and_queues(connection, "quorum")
+        for queue in queues:
+            bind_queue_to_native_delayed_delivery_exchange(connection, queue)
+    return [queue.name for queue in [*queues, *dead_letter_queues]]
+
+
 app = Celery("notifier")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+@app.on_after_configure.connect
+def _apply_topology(sender: Celery, source: Any, **kwargs: Any) -> None:
+    """Queues and routes, applied once Django's settings are loaded (they give the delivery limit)."""
+    from django.conf import settings
+
+    exchange, _, queues, _ = build_topology(delivery_limit=settings.BROKER_DELIVERY_LIMIT)
+    source.task_queues = queues
+    source.task_default_exchange = exchange.name
+    source.task_default_exchange_type = "topic"
+    source.task_default_queue = queue_name("email")
+    source.task_default_routing_key = "email"
+    source.task_routes = {
+        f"notifications.deliver_{channel}": {"queue": queue_name(channel), "routing_key": channel}
+        for channel in CHANNELS
+    }
+
+
+@signals.worker_init.connect
+def _declare_topology_at_start(**kwargs: Any) -> None:
+    from django.conf import settings
+
+    topology_declare(broker_url=settings.CELERY_BROKER_URL, delivery_limit=settings.BROKER_DELIVERY_LIMIT)
+
+
 app.autodiscover_tasks()

@@ -1,5 +1,6 @@
 """The URL map: the API under /api/v1/, its schema and docs, health, and the admin."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -21,6 +22,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
 ]
+
+# Provider webhooks (delivered, bounced...) need their shared secret: without it they are not served.
+if settings.ANYMAIL.get("WEBHOOK_SECRET"):
+    urlpatterns.append(path("webhooks/anymail/", include("anymail.urls")))
 
 handler404 = "notifier.api.views.not_found"
 handler500 = "notifier.api.views.server_error"

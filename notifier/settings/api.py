@@ -11,7 +11,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["notifier.api.permissions.IsServiceOrStaff"],
     "DEFAULT_RENDERER_CLASSES": ["notifier.api.renderers.EnvelopeJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["notifier.api.parsers.BoundedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "notifier.api.pagination.EnvelopePagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -62,6 +62,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "NotificationStatusEnum": "notifications.models.NotificationStatus.choices",
+        "ProviderReportedStatusEnum": ["delivered", "failed"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "notifier.api.schema.envelope_postprocessing_hook",

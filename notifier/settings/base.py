@@ -88,10 +88,14 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # The manifest storage needs `collectstatic` (which `make run` does); the test suite, which renders
+    # pages without collecting, sets the plain storage through this variable.
+    "staticfiles": {
+        "BACKEND": env.str(
+            "STATIC_FILES_STORAGE", default="whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
 }
-# Pages still render when collectstatic has not run (the test suite); `make run` always collects.
-WHITENOISE_MANIFEST_STRICT = False
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -104,3 +108,6 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", default=False) else None
 )
+
+# The port the API listens on (gunicorn reads PORT too); used in printed links.
+PORT = env.int("PORT", default=8000)

@@ -1,5 +1,58 @@
-"""Celery on RabbitMQ. The queue topology itself is declared in notifier/celery.py, in one place."""
+"""Celery on RabbitMQ, set for reliability. The queue topology itself is declared in notifier/celery.py."""
 
 from notifier.settings.env import env
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
+# A publish from the API must never hang a request: connect within this, confirm within PUBLISH_TIMEOUT.
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("BROKER_CONNECTION_TIMEOUT", default=2.0)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # workers keep reconnecting through a broker outage
+CELERY_BROKER_POOL_LIMIT = env.int("BROKER_POOL_LIMIT", default=10)
+# Without publisher confirms, apply_async can return while the message was never stored (celery#5410).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+CELERY_BROKER_HEARTBEAT = 30
+PUBLISH_TIMEOUT_SECONDS = env.float("PUBLISH_TIMEOUT_SECONDS", default=2.0)
+
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_DEFAULT_DELIVERY_MODE = "persistent"
+CELERY_TASK_CREATE_MISSING_QUEUES = False
+
+# Late acks + reject on worker lost: a task whose process dies is redelivered, never acked and lost.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A task that fails unexpectedly is rejected without requeue, so RabbitMQ dead-letters it to the DLQ.
+CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = False
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Prefetch per worker process. Quorum queues get per-consumer QoS (Celery detects them). Each message
+# is a short network call, so a small window keeps work spread across processes and hosts while
+# hiding the round trip to the broker.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("WORKER_PREFETCH_MULTIPLIER", default=4)
+CELERY_WORKER_DETECT_QUORUM_QUEUES = True
+# Well below RabbitMQ's consumer timeout (30 min): a delivery held longer would be requeued.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("TASK_SOFT_TIME_LIMIT", default=60)
+CELERY_TASK_TIME_LIMIT = env.int("TASK_TIME_LIMIT", default=90)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TASK_SEND_SENT_EVENT = False
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = env.bool("WORKER_REMOTE_CONTROL", default=True)
+
+# Delivery retries: exponential backoff with jitter; breaker-open deferrals do not spend this budget.
+DELIVERY_MAX_RETRIES = env.int("DELIVERY_MAX_RETRIES", default=5)
+DELIVERY_RETRY_BASE_SECONDS = env.int("DELIVERY_RETRY_BASE_SECONDS", default=2)
+DELIVERY_RETRY_MAX_SECONDS = env.int("DELIVERY_RETRY_MAX_SECONDS", default=300)
+# A notification not delivered within this many seconds of acceptance ends failed (expired).
+DELIVERY_DEADLINE_SECONDS = env.int("DELIVERY_DEADLINE_SECONDS", default=24 * 3600)
+# Redeliveries of one message (worker crashes, nacks) before RabbitMQ dead-letters it as poison.
+BROKER_DELIVERY_LIMIT = env.int("BROKER_DELIVERY_LIMIT", default=5)
+
+# Circuit breakers around the providers, shared by all worker processes through Redis.
+BREAKER_FAIL_MAX = env.int("BREAKER_FAIL_MAX", default=5)
+BREAKER_RESET_SECONDS = env.int("BREAKER_RESET_SECONDS", default=30)
+
+# The outbox relay re-publishes entries left unconfirmed for this long.
+OUTBOX_RELAY_GRACE_SECONDS = env.float("OUTBOX_RELAY_GRACE_SECONDS", default=3.0)
+OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=1.0)
+OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=500)

@@ -23,7 +23,7 @@ EMAIL_BACKEND = env.str(
     default=(
         "django.core.mail.backends.smtp.EmailBackend"
         if SMTP_HOST
-        else "django.core.mail.backends.filebased.EmailBackend"
+        else "notifications.channels.mail_outbox.FileOutboxBackend"
     ),
 )
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
@@ -35,3 +35,5 @@ FCM_TIMEOUT_SECONDS = env.float("FCM_TIMEOUT_SECONDS", default=10.0)
 PUSH_FILE_PATH = env.str("PUSH_FILE_PATH", default=str(BASE_DIR / "var" / "push"))
 
 DEFAULT_LANGUAGE = env.str("DEFAULT_LANGUAGE", default="en")
+# "auto": Firebase when FIREBASE_CREDENTIALS exists, else the dry-run file outbox; or an import string.
+PUSH_PROVIDER = env.str("PUSH_PROVIDER", default="auto")

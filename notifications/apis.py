@@ -1,0 +1,131 @@
+"""The notification API: accept, follow, and provider status callbacks."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from notifications.filters import NotificationFilter
+from notifications.models import Notification
+from notifications.selectors import notification_get, notification_queryset
+from notifications.serializers import (
+    NotificationAcceptedSerializer,
+    NotificationCreateSerializer,
+    NotificationDetailSerializer,
+    NotificationSerializer,
+    StatusCallbackSerializer,
+)
+from notifications.services.accept import notification_accept
+from notifications.services.status import notification_status_update
+from notifier.api.errors import ApplicationError
+from notifier.api.permissions import IsAuthenticatedCaller, IsServiceOrStaff, is_privileged, is_service
+
+
+def caller_of(request: Request) -> str:
+    """The idempotency scope: the API key, or the staff user, that sent the request."""
+    if is_service(request):
+        return f"key:{request.auth.prefix}"  # type: ignore[union-attr]
+    return f"user:{request.user.pk}"
+
+
+def _viewer_scope(request: Request) -> Any:
+    return None if is_privileged(request) else request.user.pk
+
+
+class NotificationListCreateApi(generics.ListAPIView):
+    filterset_class = NotificationFilter
+    serializer_class = NotificationSerializer
+
+    def get_permissions(self) -> list[Any]:
+        return [IsServiceOrStaff()] if self.request.method == "POST" else [IsAuthenticatedCaller()]
+
+    def get_queryset(self) -> QuerySet[Notification]:
+        return notification_queryset(user_id=_viewer_scope(self.request)).order_by("-created_at")
+
+    @extend_schema(
+        summary="List notifications (a user sees their own)",
+        tags=["notifications"],
+        responses=NotificationSerializer(many=True),
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Send a notification: accepted at once, delivered in the background",
+        tags=["notifications"],
+        request=NotificationCreateSerializer,
+        responses={
+            202: NotificationAcceptedSerializer,
+            200: OpenApiResponse(
+                NotificationAcceptedSerializer, description="A repeat of an earlier request"
+            ),
+            409: OpenApiResponse(description="The request_id was used with a different body"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = NotificationCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = notification_accept(
+            caller=caller_of(request),
+            correlation_id=getattr(request._request, "correlation_id", ""),
+            **serializer.validated_data,
+        )
+        notification = result.notification
+        data = {
+            "notification_id": notification.id,
+            "request_id": notification.request_id,
+            "status": notification.status,
+        }
+        response = Response(
+            NotificationAcceptedSerializer(data).data,
+            status=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK,
+        )
+        if not result.created:
+            response.envelope_message = "Already accepted"  # type: ignore[attr-defined]
+        return response
+
+
+class NotificationDetailApi(APIView):
+    permission_classes = [IsAuthenticatedCaller]
+
+    @extend_schema(
+        summary="A notification: status, attempts, timestamps, error",
+        tags=["notifications"],
+        responses=NotificationDetailSerializer,
+    )
+    def get(self, request: Request, notification_id: str) -> Response:
+        notification = notification_get(notification_id=notification_id, user_id=_viewer_scope(request))
+        if notification is None:
+            raise ApplicationError("Not found.", code="not_found", status=404)
+        return Response(NotificationDetailSerializer(notification).data)
+
+
+class StatusCallbackApi(APIView):
+    """POST /api/v1/{email|push}/status/: a provider (or a relay of its webhooks) reports the outcome."""
+
+    permission_classes = [IsServiceOrStaff]
+    channel = ""
+
+    @extend_schema(
+        summary="Report a provider's delivery outcome for a notification",
+        tags=["notifications"],
+        request=StatusCallbackSerializer,
+        responses=NotificationSerializer,
+    )
+    def post(self, request: Request) -> Response:
+        serializer = StatusCallbackSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        notification = notification_status_update(channel=self.channel, **serializer.validated_data)
+        return Response(NotificationSerializer(notification).data)
+
+
+class EmailStatusApi(StatusCallbackApi):
+    channel = "email"
+
+
+class PushStatusApi(StatusCallbackApi):
+    channel = "push"

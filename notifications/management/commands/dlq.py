@@ -1,0 +1,79 @@
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from notifications.services.dlq import dlq_list, dlq_purge, dlq_replay
+from notifications.services.outbox import PUBLISH_ERRORS
+
+_AGE = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def _age(value: str) -> timedelta:
+    match = _AGE.match(value)
+    if not match:
+        raise CommandError(f"--older-than takes a number and a unit s, m, h or d (e.g. 7d), not {value!r}")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+class Command(BaseCommand):
+    help = "Lists, replays or purges the dead-letter queues (email.dlq, push.dlq)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        listing = sub.add_parser(
+            "list", help="One line per dead letter: notification, reason, attempts, time."
+        )
+        replay = sub.add_parser(
+            "replay", help="Re-publish dead letters to their main queue (skips sent ones)."
+        )
+        purge = sub.add_parser("purge", help="Drop dead letters.")
+        for p in (listing, replay, purge):
+            p.add_argument("--queue", choices=["email", "push"], help="Only this channel's DLQ.")
+        listing.add_argument("--limit", type=int, default=100, help="At most this many lines.")
+        replay.add_argument(
+            "--id", action="append", dest="ids", metavar="NOTIFICATION_ID", help="Only these."
+        )
+        replay.add_argument(
+            "--dry-run", action="store_true", help="Say what would be replayed; change nothing."
+        )
+        purge.add_argument("--older-than", help="Only letters that died longer ago than this, e.g. 7d, 12h.")
+        purge.add_argument(
+            "--dry-run", action="store_true", help="Count what would be purged; change nothing."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            getattr(self, f"_{options['action']}")(options)
+        except PUBLISH_ERRORS as exc:
+            raise CommandError(f"the broker is unavailable: {exc}") from exc
+
+    def _list(self, options: dict[str, Any]) -> None:
+        if options["limit"] < 1:
+            raise CommandError("--limit must be at least 1")
+        letters = dlq_list(channel=options["queue"], limit=options["limit"])
+        for letter in letters:
+            died = letter.died_at.isoformat() if letter.died_at else "-"
+            self.stdout.write(
+                f"{letter.channel}\t{letter.notification_id}\tattempts={letter.attempts}\t{died}\t"
+                f"status={letter.status}\t{letter.reason}"
+            )
+        self.stdout.write(self.style.SUCCESS(f"{len(letters)} dead letter(s)"))
+
+    def _replay(self, options: dict[str, Any]) -> None:
+        ids = set(options["ids"]) if options["ids"] else None
+        report = dlq_replay(channel=options["queue"], notification_ids=ids, dry_run=options["dry_run"])
+        verb = "would replay" if options["dry_run"] else "replayed"
+        for notification_id in report.replayed:
+            self.stdout.write(f"{verb} {notification_id}")
+        for notification_id in report.skipped:
+            self.stdout.write(f"skipped {notification_id} (already sent or gone)")
+        self.stdout.write(self.style.SUCCESS(f"{verb} {len(report.replayed)}, skipped {len(report.skipped)}"))
+
+    def _purge(self, options: dict[str, Any]) -> None:
+        older_than = _age(options["older_than"]) if options["older_than"] else None
+        count = dlq_purge(channel=options["queue"], older_than=older_than, dry_run=options["dry_run"])
+        verb = "would purge" if options["dry_run"] else "purged"
+        self.stdout.write(self.style.SUCCESS(f"{verb} {count} dead letter(s)"))

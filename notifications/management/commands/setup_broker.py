@@ -1,0 +1,23 @@
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from notifications.services.outbox import PUBLISH_ERRORS
+from notifier.celery import topology_declare
+
+
+class Command(BaseCommand):
+    help = (
+        "Declares the RabbitMQ topology (exchanges, quorum queues, dead-letter queues, delayed-delivery "
+        "bindings). Idempotent; run before any worker starts."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            names = topology_declare(
+                broker_url=settings.CELERY_BROKER_URL, delivery_limit=settings.BROKER_DELIVERY_LIMIT
+            )
+        except PUBLISH_ERRORS as exc:
+            raise CommandError(f"could not declare the broker topology: {exc}") from exc
+        self.stdout.write(self.style.SUCCESS("broker ready: " + ", ".join(names)))

@@ -1,0 +1,171 @@
+"""The request path: validate, check idempotency, write one transaction, hand off, answer. Never waits
+for delivery."""
+
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from redis.exceptions import RedisError
+
+from notifications.models import Notification, NotificationStatus, OutboxEntry
+from notifications.services.outbox import notification_hand_off
+from notifier.api.errors import ApplicationError
+from templates_app.rendering import template_variables_missing
+from templates_app.selectors import template_version_resolve
+from users.selectors import devices_active_for_user, user_profile_get
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    notification: Notification
+    created: bool
+
+
+def _request_hash(fields: dict[str, Any]) -> str:
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _idempotency_key(caller: str, request_id: str) -> str:
+    digest = hashlib.sha256(f"{caller}\x00{request_id}".encode()).hexdigest()
+    return f"idempotency:{digest}"
+
+
+def _repeat_of(existing: Notification, request_hash: str) -> AcceptResult:
+    if existing.request_hash != request_hash:
+        raise ApplicationError(
+            "This request_id was already used with a different body.",
+            code="idempotency_conflict",
+            status=409,
+            data={"notification_id": str(existing.id)},
+        )
+    return AcceptResult(notification=existing, created=False)
+
+
+def _cached_repeat(key: str, request_hash: str) -> AcceptResult | None:
+    """The Redis fast path. Redis may forget (flush, restart): the unique constraint is the guarantee."""
+    try:
+        remembered = cache.get(key)
+    except RedisError as exc:
+        logger.warning("idempotency cache unavailable", extra={"error": repr(exc)})
+        return None
+    if not remembered:
+        return None
+    existing = Notification.objects.filter(pk=remembered).first()
+    return _repeat_of(existing, request_hash) if existing else None
+
+
+def _remember(key: str, notification_id: uuid.UUID) -> None:
+    try:
+        cache.add(key, str(notification_id), timeout=IDEMPOTENCY_TTL_SECONDS)  # SET NX EX
+    except RedisError as exc:
+        logger.warning("idempotency cache unavailable", extra={"error": repr(exc)})
+
+
+def _skip_reason(*, notification_type: str, user_id: uuid.UUID, preferences: dict[str, bool]) -> str:
+    if not preferences.get(notification_type, True):
+        return f"the user has disabled {notification_type} notifications"
+    if notification_type == "push" and not devices_active_for_user(user_id=user_id):
+        return "the user has no active push device"
+    return ""
+
+
+def notification_accept(
+    *,
+    caller: str,
+    request_id: str,
+    notification_type: str,
+    user_id: uuid.UUID,
+    template_code: str,
+    variables: dict[str, Any],
+    priority: int = 5,
+    language: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    correlation_id: str = "",
+) -> AcceptResult:
+    metadata = metadata or {}
+    request_hash = _request_hash(
+        {
+            "notification_type": notification_type,
+            "user_id": str(user_id),
+            "template_code": template_code,
+            "variables": variables,
+            "priority": priority,
+            "language": language or "",
+            "metadata": metadata,
+        }
+    )
+    key = _idempotency_key(caller, request_id)
+    repeat = _cached_repeat(key, request_hash)
+    if repeat is not None:
+        return repeat
+
+    profile = user_profile_get(user_id=user_id)
+    if profile is None or not profile.is_active:
+        raise ApplicationError(
+            "No such user.", code="validation_error", status=400, data={"user_id": ["No such user."]}
+        )
+    try:
+        version = template_version_resolve(
+            code=template_code, notification_type=notification_type, language=language
+        )
+    except ApplicationError as exc:
+        raise ApplicationError(
+            exc.message, code="validation_error", status=400, data={"template_code": [exc.message]}
+        ) from exc
+    missing = template_variables_missing(version=version, variables=variables)
+    if missing:
+        raise ApplicationError(
+            "Missing template variables: " + ", ".join(missing),
+            code="missing_variables",
+            status=400,
+            data={"variables": [f"Missing: {', '.join(missing)}"], "missing": missing},
+        )
+
+    skip_reason = _skip_reason(
+        notification_type=notification_type, user_id=profile.id, preferences=profile.preferences
+    )
+    try:
+        with transaction.atomic():
+            notification = Notification.objects.create(
+                caller=caller,
+                request_id=request_id,
+                request_hash=request_hash,
+                user_id=profile.id,
+                notification_type=notification_type,
+                template_code=template_code,
+                language=language or "",
+                variables=variables,
+                metadata=metadata,
+                priority=priority,
+                correlation_id=correlation_id,
+                status=NotificationStatus.SKIPPED if skip_reason else NotificationStatus.PENDING,
+                error=skip_reason,
+            )
+            if not skip_reason:
+                OutboxEntry.objects.create(notification=notification)
+    except IntegrityError:
+        # A concurrent or earlier request with this request_id won; answer with its notification.
+        existing = Notification.objects.filter(caller=caller, request_id=request_id).first()
+        if existing is None:
+            raise
+        _remember(key, existing.id)
+        return _repeat_of(existing, request_hash)
+
+    _remember(key, notification.id)
+    if not skip_reason and notification_hand_off(notification=notification):
+        notification.status = NotificationStatus.QUEUED
+    logger.info(
+        "notification accepted",
+        extra={"notification_id": str(notification.id), "status": notification.status},
+    )
+    return AcceptResult(notification=notification, created=True)

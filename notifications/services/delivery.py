@@ -1,0 +1,374 @@
+"""The worker path: claim the notification, render, call the provider, record the outcome.
+
+A message may arrive twice (relay re-publish, broker redelivery, replay). A session advisory lock on
+the notification serialises workers: it is held while the provider is called and released by
+PostgreSQL if the worker dies, so a redelivery after a crash proceeds while a duplicate of a delivery
+in progress waits and then finds the notification sent. The only window for a duplicate send is a
+worker dying after the provider accepted the message and before the commit that records it.
+"""
+
+import enum
+import logging
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pybreaker
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from notifications.channels.base import (
+    DeliveryError,
+    OutgoingEmail,
+    OutgoingPush,
+    PermanentDeliveryError,
+    PushResult,
+    TransientDeliveryError,
+)
+from notifications.channels.breakers import breaker_get, breaker_open_remaining
+from notifications.channels.email import email_send
+from notifications.channels.push import push_provider_get
+from notifications.models import (
+    FINAL_STATUSES,
+    AttemptOutcome,
+    DeliveryAttempt,
+    Notification,
+    NotificationStatus,
+)
+from notifier.api.errors import ApplicationError
+from notifier.logging import correlation_id_set
+from templates_app.rendering import RenderedTemplate, template_render
+from templates_app.selectors import template_version_resolve
+from users.selectors import devices_active_for_user, user_profile_get
+from users.services import device_deactivate
+
+logger = logging.getLogger(__name__)
+
+BUSY_RETRY_SECONDS = 5.0  # whole seconds: see retry_countdown
+
+
+class Outcome(enum.StrEnum):
+    SENT = "sent"
+    SKIPPED = "skipped"
+    ALREADY_DONE = "already_done"  # a duplicate message: nothing to do
+    RETRY = "retry"  # transient failure or open breaker: publish again after `countdown`
+    BUSY = "busy"  # another worker holds the notification right now
+    FAILED = "failed"  # permanent failure or retries exhausted: dead-letter the message
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    outcome: Outcome
+    reason: str = ""
+    countdown: float = 0.0
+
+
+def retry_countdown(*, failures: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter (never below half the step), honouring a provider's Retry-After."""
+    step = get_exponential_backoff_interval(
+        factor=settings.DELIVERY_RETRY_BASE_SECONDS,
+        retries=max(failures - 1, 0),
+        maximum=settings.DELIVERY_RETRY_MAX_SECONDS,
+        full_jitter=False,
+    )
+    countdown = step / 2 + random.uniform(0, step / 2)
+    # Delayed delivery on quorum queues works in whole seconds, and needs at least one.
+    return float(max(1, round(max(countdown, retry_after or 0.0))))
+
+
+@contextmanager
+def _notification_lock(notification_id: str) -> Iterator[bool]:
+    """A session advisory lock; PostgreSQL releases it if this process dies."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [notification_id])
+        acquired = bool(cursor.fetchone()[0])
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [notification_id])
+
+
+def _record(
+    notification: Notification,
+    *,
+    outcome: AttemptOutcome,
+    worker: str,
+    started_at: Any,
+    error: Exception | None = None,
+    provider_message_id: str = "",
+    template_version: int | None = None,
+) -> None:
+    DeliveryAttempt.objects.create(
+        notification=notification,
+        number=notification.attempts,
+        worker=worker[:255],
+        outcome=outcome,
+        error_class=error.__class__.__name__ if error else "",
+        error_message=str(error)[:4000] if error else "",
+        provider_message_id=provider_message_id[:255],
+        template_version=template_version,
+        started_at=started_at,
+        finished_at=timezone.now(),
+    )
+
+
+def _finish(
+    notification: Notification, *, status: NotificationStatus, error: str = "", **fields: Any
+) -> None:
+    now = timezone.now()
+    stamp = {NotificationStatus.SENT: "sent_at", NotificationStatus.FAILED: "failed_at"}.get(status)
+    if stamp:
+        fields[stamp] = now
+    Notification.objects.filter(pk=notification.pk).update(
+        status=status, error=error, updated_at=now, **fields
+    )
+
+
+def _fail(notification: Notification, reason: str) -> DeliveryResult:
+    _finish(notification, status=NotificationStatus.FAILED, error=reason)
+    logger.warning("delivery failed", extra={"notification_id": str(notification.id), "reason": reason})
+    return DeliveryResult(Outcome.FAILED, reason=reason)
+
+
+def _render(notification: Notification) -> RenderedTemplate:
+    version = template_version_resolve(
+        code=notification.template_code,
+        notification_type=notification.notification_type,
+        language=notification.language or None,
+    )
+    return template_render(version=version, variables=notification.variables)
+
+
+def _push_messages(notification: Notification, rendered: RenderedTemplate) -> list[OutgoingPush]:
+    already = set(notification.delivered_device_ids)
+    data = {
+        str(key): value if isinstance(value, str) else str(value)
+        for key, value in notification.metadata.items()
+    }
+    return [
+        OutgoingPush(
+            notification_id=str(notification.id),
+            correlation_id=notification.correlation_id,
+            device_id=device.id,
+            token=device.token,
+            platform=device.platform,
+            title=rendered.subject,
+            body=rendered.body,
+            image_url=rendered.image_url,
+            link=rendered.link,
+            data=data,
+        )
+        for device in devices_active_for_user(user_id=notification.user_id)
+        if device.id not in already
+    ]
+
+
+def _send_push(messages: list[OutgoingPush]) -> list[PushResult]:
+    results = push_provider_get().send(messages=messages)
+    transient = [r.error for r in results if isinstance(r.error, TransientDeliveryError)]
+    if results and len(transient) == len(results):
+        # Every device failed for a reason that may recover: FCM itself is in trouble; the breaker counts it.
+        first = transient[0]
+        raise TransientDeliveryError(f"all devices failed: {first}", retry_after=first.retry_after)
+    return results
+
+
+def _claim(notification_id: str, channel: str) -> tuple[Notification | None, DeliveryResult | None]:
+    """Loads the notification for sending, or says why there is nothing to send."""
+    notification = Notification.objects.filter(pk=notification_id).first()
+    if notification is None:
+        return None, DeliveryResult(Outcome.ALREADY_DONE, reason="no such notification")
+    correlation_id_set(notification.correlation_id or None)
+    if notification.notification_type != channel:
+        return None, DeliveryResult(Outcome.ALREADY_DONE, reason="message on the wrong queue")
+    if notification.status in FINAL_STATUSES or notification.status == NotificationStatus.FAILED:
+        return None, DeliveryResult(Outcome.ALREADY_DONE, reason=f"already {notification.status}")
+    deadline = notification.created_at + timedelta(seconds=settings.DELIVERY_DEADLINE_SECONDS)
+    if timezone.now() > deadline:
+        return None, _fail(notification, "expired: not delivered within the delivery deadline")
+    profile = user_profile_get(user_id=notification.user_id)
+    if profile is None or not profile.is_active:
+        reason = "the user no longer exists or is inactive"
+        _finish(notification, status=NotificationStatus.SKIPPED, error=reason)
+        return None, DeliveryResult(Outcome.SKIPPED, reason=reason)
+    if not profile.preferences.get(channel, True):
+        reason = f"the user has disabled {channel} notifications"
+        _finish(notification, status=NotificationStatus.SKIPPED, error=reason)
+        return None, DeliveryResult(Outcome.SKIPPED, reason=reason)
+    return notification, None
+
+
+def delivery_send(*, notification_id: str, channel: str, worker: str) -> DeliveryResult:
+    """Delivers one notification once. The task maps the result to ack, retry or dead-letter."""
+    with _notification_lock(notification_id) as acquired:
+        if not acquired:
+            return DeliveryResult(Outcome.BUSY, reason="held by another worker", countdown=BUSY_RETRY_SECONDS)
+        notification, early = _claim(notification_id, channel)
+        if early is not None or notification is None:
+            return early or DeliveryResult(Outcome.ALREADY_DONE)
+        try:
+            rendered = _render(notification)
+        except ApplicationError as exc:
+            return _fail(notification, f"render error: {exc.message}")
+
+        breaker = breaker_get(channel)
+        open_for = breaker_open_remaining(channel)
+        if open_for > 0:
+            # Spread the deferred messages over the moments after the breaker lets a trial through.
+            countdown = float(max(1, round(open_for + random.uniform(0, settings.BREAKER_RESET_SECONDS / 2))))
+            reason = f"deferred: the {channel} provider's circuit breaker is open"
+            _finish(notification, status=NotificationStatus.QUEUED, error=reason)
+            return DeliveryResult(Outcome.RETRY, reason=reason, countdown=countdown)
+
+        push_messages: list[OutgoingPush] = []
+        if channel == "push":
+            push_messages = _push_messages(notification, rendered)
+            if not push_messages:
+                if notification.delivered_device_ids:
+                    _finish(notification, status=NotificationStatus.SENT)
+                    return DeliveryResult(Outcome.SENT)
+                reason = "the user has no active push device"
+                _finish(notification, status=NotificationStatus.SKIPPED, error=reason)
+                return DeliveryResult(Outcome.SKIPPED, reason=reason)
+
+        Notification.objects.filter(pk=notification.pk).update(
+            status=NotificationStatus.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
+        )
+        notification.attempts += 1
+        started_at = timezone.now()
+        try:
+            if channel == "email":
+                profile = user_profile_get(user_id=notification.user_id)
+                assert profile is not None
+                provider_id = breaker.call(
+                    email_send,
+                    message=OutgoingEmail(
+                        notification_id=str(notification.id),
+                        correlation_id=notification.correlation_id,
+                        to=profile.email,
+                        subject=rendered.subject,
+                        body=rendered.body,
+                        html_body=rendered.html_body,
+                    ),
+                )
+                results = None
+            else:
+                results = breaker.call(_send_push, push_messages)
+                provider_id = next((r.message_id for r in results if r.error is None), "")
+        except PermanentDeliveryError as exc:
+            _record(
+                notification,
+                outcome=AttemptOutcome.PERMANENT_ERROR,
+                worker=worker,
+                started_at=started_at,
+                error=exc,
+                template_version=rendered.version,
+            )
+            return _fail(notification, f"permanent: {exc.reason}")
+        except (
+            TimeoutError,
+            TransientDeliveryError,
+            pybreaker.CircuitBreakerError,
+            SoftTimeLimitExceeded,
+        ) as exc:
+            _record(
+                notification,
+                outcome=AttemptOutcome.TRANSIENT_ERROR,
+                worker=worker,
+                started_at=started_at,
+                error=exc,
+                template_version=rendered.version,
+            )
+            return _transient(notification, exc)
+
+        if results is None:
+            with transaction.atomic():
+                _record(
+                    notification,
+                    outcome=AttemptOutcome.SENT,
+                    worker=worker,
+                    started_at=started_at,
+                    provider_message_id=provider_id,
+                    template_version=rendered.version,
+                )
+                _finish(
+                    notification,
+                    status=NotificationStatus.SENT,
+                    provider_message_id=provider_id,
+                    template_version=rendered.version,
+                )
+            logger.info("notification sent", extra={"notification_id": notification_id, "channel": channel})
+            return DeliveryResult(Outcome.SENT)
+        tokens = {push.device_id: push.token for push in push_messages}
+        return _push_outcome(
+            notification, results, tokens=tokens, worker=worker, started_at=started_at, rendered=rendered
+        )
+
+
+def _transient(notification: Notification, exc: Exception) -> DeliveryResult:
+    failures = notification.transient_failures + 1
+    reason = exc.reason if isinstance(exc, DeliveryError) else f"{exc.__class__.__name__}: {exc}"
+    if failures > settings.DELIVERY_MAX_RETRIES:
+        return _fail(notification, f"retries exhausted after {failures} transient failures; last: {reason}")
+    _finish(
+        notification,
+        status=NotificationStatus.QUEUED,
+        error=f"retrying: {reason}",
+        transient_failures=failures,
+    )
+    retry_after = exc.retry_after if isinstance(exc, TransientDeliveryError) else None
+    return DeliveryResult(
+        Outcome.RETRY, reason=reason, countdown=retry_countdown(failures=failures, retry_after=retry_after)
+    )
+
+
+def _push_outcome(
+    notification: Notification,
+    results: list[PushResult],
+    *,
+    tokens: dict[int, str],
+    worker: str,
+    started_at: Any,
+    rendered: RenderedTemplate,
+) -> DeliveryResult:
+    delivered = [r for r in results if r.error is None]
+    for result in results:
+        if result.token_invalid:
+            device_deactivate(token=tokens[result.device_id], reason=str(result.error))
+    transient = [r.error for r in results if isinstance(r.error, TransientDeliveryError)]
+    delivered_ids = [*notification.delivered_device_ids, *(r.device_id for r in delivered)]
+    provider_id = next((r.message_id for r in delivered), notification.provider_message_id)
+    first_error = next((r.error for r in results if r.error is not None), None)
+    with transaction.atomic():
+        _record(
+            notification,
+            outcome=AttemptOutcome.TRANSIENT_ERROR
+            if transient
+            else (AttemptOutcome.SENT if delivered_ids else AttemptOutcome.PERMANENT_ERROR),
+            worker=worker,
+            started_at=started_at,
+            error=first_error,
+            provider_message_id=provider_id,
+            template_version=rendered.version,
+        )
+        Notification.objects.filter(pk=notification.pk).update(
+            delivered_device_ids=delivered_ids,
+            provider_message_id=provider_id,
+            template_version=rendered.version,
+        )
+        notification.delivered_device_ids = delivered_ids
+        if transient:
+            return _transient(notification, transient[0])
+        if delivered_ids:
+            _finish(notification, status=NotificationStatus.SENT)
+            return DeliveryResult(Outcome.SENT)
+    return _fail(notification, f"permanent: no device accepted the push; {first_error}")

@@ -1,0 +1,174 @@
+"""The dead-letter queues: list what is there, replay it to the main queue, purge it.
+
+A dead letter is the task message RabbitMQ routed to `<channel>.dlq` when a worker rejected it (a
+permanent failure or exhausted retries) or when it exceeded the delivery limit (a poison message).
+The notification row holds the reason; the message's x-death header holds how and when it died.
+"""
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import kombu
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from notifications.models import FINAL_STATUSES, Notification, NotificationStatus, OutboxEntry
+from notifications.services.outbox import notification_hand_off
+from notifier.celery import CHANNELS, dlq_name
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    channel: str
+    notification_id: str
+    reason: str
+    attempts: int
+    died_at: datetime | None
+    status: str
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    replayed: list[str]
+    skipped: list[str]
+
+
+def _notification_id_of(message: Any) -> str:
+    body = message.body if isinstance(message.body, (bytes, str)) else json.dumps(message.body)
+    payload = json.loads(body)
+    args = payload[0] if isinstance(payload, list) else payload.get("args", [])
+    return str(uuid.UUID(str(args[0])))
+
+
+def _death_of(message: Any) -> tuple[str, datetime | None]:
+    deaths = (message.headers or {}).get("x-death") or []
+    if not deaths:
+        return "", None
+    death = deaths[0]
+    died_at = death.get("time")
+    if isinstance(died_at, datetime) and timezone.is_naive(died_at):
+        died_at = timezone.make_aware(died_at, UTC)
+    return str(death.get("reason", "")), died_at
+
+
+@contextmanager
+def _dead_letters(channel: str) -> Iterator[Iterator[Any]]:
+    """Yields the queue's messages, each at most once, unacknowledged.
+
+    Messages not acked by the caller return to the queue when the channel closes. The count is read
+    first, so messages dead-lettered again while we work are not read twice.
+    """
+    with kombu.Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
+        channel_: Any = conn.channel()
+        queue = kombu.Queue(dlq_name(channel), channel=channel_, no_declare=True)
+        _, count, _ = channel_.queue_declare(queue=dlq_name(channel), passive=True)
+
+        def messages() -> Iterator[Any]:
+            for _ in range(count):
+                message = queue.get(no_ack=False, accept=["json"])
+                if message is None:
+                    return
+                yield message
+
+        try:
+            yield messages()
+        finally:
+            channel_.close()
+
+
+def _channels(channel: str | None) -> Iterable[str]:
+    return [channel] if channel else CHANNELS
+
+
+def dlq_list(*, channel: str | None = None, limit: int = 100) -> list[DeadLetter]:
+    letters: list[DeadLetter] = []
+    for name in _channels(channel):
+        with _dead_letters(name) as messages:
+            raw = [m for _, m in zip(range(limit - len(letters)), messages, strict=False)]
+        ids = [_notification_id_of(m) for m in raw]
+        rows = {str(n.id): n for n in Notification.objects.filter(id__in=ids)}
+        for message, notification_id in zip(raw, ids, strict=True):
+            death_reason, died_at = _death_of(message)
+            row = rows.get(notification_id)
+            letters.append(
+                DeadLetter(
+                    channel=name,
+                    notification_id=notification_id,
+                    reason=(row.error if row and row.error else "") or death_reason or "unknown",
+                    attempts=row.attempts if row else 0,
+                    died_at=died_at,
+                    status=row.status if row else "missing",
+                )
+            )
+    return letters
+
+
+def notification_requeue(*, notification: Notification) -> bool:
+    """Resets a notification for another delivery with a fresh retry budget and hands it off again."""
+    with transaction.atomic():
+        Notification.objects.filter(pk=notification.pk).update(
+            status=NotificationStatus.PENDING,
+            error="",
+            transient_failures=0,
+            failed_at=None,
+            updated_at=timezone.now(),
+        )
+        OutboxEntry.objects.get_or_create(notification=notification)
+    notification.status = NotificationStatus.PENDING
+    # If the publish fails here, the outbox entry stays and the relay publishes it.
+    return notification_hand_off(notification=notification)
+
+
+def dlq_replay(
+    *, channel: str | None = None, notification_ids: set[str] | None = None, dry_run: bool = False
+) -> ReplayReport:
+    """Re-publishes dead letters to their main queue. Skips notifications already sent; safe to repeat."""
+    replayed: list[str] = []
+    skipped: list[str] = []
+    for name in _channels(channel):
+        with _dead_letters(name) as messages:
+            for message in messages:
+                notification_id = _notification_id_of(message)
+                if notification_ids is not None and notification_id not in notification_ids:
+                    continue  # left in the queue
+                notification = Notification.objects.filter(pk=notification_id).first()
+                if notification is None or notification.status in FINAL_STATUSES:
+                    skipped.append(notification_id)
+                    if not dry_run:
+                        message.ack()
+                    continue
+                replayed.append(notification_id)
+                if dry_run:
+                    continue
+                notification_requeue(notification=notification)
+                # Acked only after the requeue committed: a crash in between leaves the dead letter.
+                message.ack()
+    logger.info("dlq replay", extra={"replayed": len(replayed), "skipped": len(skipped), "dry_run": dry_run})
+    return ReplayReport(replayed=replayed, skipped=skipped)
+
+
+def dlq_purge(
+    *, channel: str | None = None, older_than: timedelta | None = None, dry_run: bool = False
+) -> int:
+    """Drops dead letters (those that died before `older_than` ago, when given); returns how many."""
+    cutoff = timezone.now() - older_than if older_than else None
+    purged = 0
+    for name in _channels(channel):
+        with _dead_letters(name) as messages:
+            for message in messages:
+                _, died_at = _death_of(message)
+                if cutoff is not None and (died_at is None or died_at > cutoff):
+                    continue
+                purged += 1
+                if not dry_run:
+                    message.ack()
+    return purged

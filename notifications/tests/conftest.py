@@ -1,0 +1,239 @@
+"""Real parts for the pipeline's tests: RabbitMQ (a vhost of the suite's own), Celery worker processes,
+an SMTP server and an FCM stand-in at the network boundary."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kombu
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from notifications.tests.boundary import FcmServer, SmtpServer, wait_for
+from notifier.celery import CHANNELS, dlq_name, queue_name, topology_declare
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER_SETTINGS = {
+    "DELIVERY_MAX_RETRIES": "3",
+    "DELIVERY_RETRY_BASE_SECONDS": "1",
+    "DELIVERY_RETRY_MAX_SECONDS": "2",
+    "BREAKER_FAIL_MAX": "3",
+    "BREAKER_RESET_SECONDS": "3",
+    "WORKER_PREFETCH_MULTIPLIER": "1",
+    "SMTP_TIMEOUT_SECONDS": "5",
+    "FCM_TIMEOUT_SECONDS": "5",
+    "LOG_LEVEL": "INFO",
+}
+DELAYED_QUEUES = [f"celery_delayed_{level}" for level in range(28)]
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fcm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FcmServer]:
+    server = FcmServer()
+    server.start()
+    server.credentials_path = server.write_service_account(  # type: ignore[attr-defined]
+        tmp_path_factory.mktemp("firebase") / "serviceAccountKey.json"
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def broker() -> list[str]:
+    """The topology on the suite's own vhost, declared afresh so that changed queue arguments apply."""
+    with kombu.Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
+        channel = conn.channel()
+        for name in [*(queue_name(c) for c in CHANNELS), *(dlq_name(c) for c in CHANNELS)]:
+            channel.queue_delete(name)
+    return topology_declare(
+        broker_url=settings.CELERY_BROKER_URL, delivery_limit=settings.BROKER_DELIVERY_LIMIT
+    )
+
+
+def queue_depth(name: str) -> int:
+    with kombu.Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
+        return conn.channel().queue_declare(queue=name, passive=True).message_count
+
+
+def consumer_count(name: str) -> int:
+    with kombu.Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
+        return conn.channel().queue_declare(queue=name, passive=True).consumer_count
+
+
+def purge_queues() -> None:
+    names = [*(queue_name(c) for c in CHANNELS), *(dlq_name(c) for c in CHANNELS), *DELAYED_QUEUES]
+    with kombu.Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
+        channel = conn.channel()
+        for name in names:
+            channel.queue_purge(name)
+
+
+class Workers:
+    """One email and one push worker process, started as `make run` starts them."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, channel: str) -> subprocess.Popen[bytes]:
+        log = open(self.log_dir / f"{channel}-worker.log", "ab")  # noqa: SIM115 - closed with the process
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "notifier",
+                "worker",
+                "--queues",
+                queue_name(channel),
+                "--hostname",
+                f"{channel}-test-{time.time_ns()}@%h",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "2",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes[channel] = process
+        wait_for(lambda: consumer_count(queue_name(channel)) >= 1, timeout=60, message=f"{channel} worker")
+        return process
+
+    def stop(self, channel: str, *, sig: int = signal.SIGTERM) -> None:
+        process = self.processes.pop(channel, None)
+        if process is None:
+            return
+        # SIGTERM goes to the main process, as a supervisor sends it; SIGKILL takes the whole group.
+        if sig == signal.SIGKILL:
+            os.killpg(process.pid, sig)
+        else:
+            process.send_signal(sig)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def children(self, channel: str) -> list[int]:
+        out = subprocess.run(
+            ["pgrep", "-P", str(self.processes[channel].pid)], capture_output=True, text=True, check=False
+        ).stdout
+        return [int(pid) for pid in out.split()]
+
+    def ensure_running(self) -> None:
+        for channel in CHANNELS:
+            process = self.processes.get(channel)
+            if process is None or process.poll() is not None:
+                self.start(channel)
+
+    def log(self, channel: str) -> str:
+        return (self.log_dir / f"{channel}-worker.log").read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def workers(
+    django_db_setup: Any,
+    django_db_blocker: Any,
+    smtp_server: SmtpServer,
+    fcm_server: FcmServer,
+    broker: list[str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Workers]:
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        **WORKER_SETTINGS,
+        "DATABASE_URL": (
+            f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        ),
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_server.port),
+        "FIREBASE_CREDENTIALS": str(fcm_server.credentials_path),  # type: ignore[attr-defined]
+        "FCM_ENDPOINT": fcm_server.endpoint,
+        "PUSH_PROVIDER": "auto",
+    }
+    env.pop("EMAIL_BACKEND", None)
+    pool = Workers(env, tmp_path_factory.mktemp("workers"))
+    for channel in CHANNELS:
+        pool.start(channel)
+    yield pool
+    for channel in list(pool.processes):
+        pool.stop(channel)
+
+
+@pytest.fixture
+def pipeline(
+    workers: Workers, smtp_server: SmtpServer, fcm_server: FcmServer, transactional_db: Any
+) -> Iterator[Any]:
+    """A clean pipeline for one test: empty queues, a quiet SMTP server and FCM, running workers."""
+    smtp_server.handler.reset()
+    fcm_server.state.reset()
+    if smtp_server.controller is None:
+        smtp_server.start()
+    workers.ensure_running()
+    purge_queues()
+    yield workers
+    if smtp_server.controller is None:
+        smtp_server.start()
+
+
+@pytest.fixture
+def email_template(db: Any) -> Any:
+    from templates_app.tests.factories import TemplateFactory, TemplateVersionFactory
+
+    template = TemplateFactory(code="welcome", notification_type="email", language="en")
+    version = TemplateVersionFactory(
+        template=template,
+        version=1,
+        subject="Welcome {{name}}",
+        body="Hi {{name}}, your code is {{code}}.",
+        html_body="<p>Hi {{name}}, your code is <b>{{code}}</b>.</p>",
+        variables={"required": ["code", "name"], "optional": []},
+    )
+    template.active_version = version
+    template.save()
+    return template
+
+
+@pytest.fixture
+def push_template(db: Any) -> Any:
+    from templates_app.tests.factories import TemplateFactory, TemplateVersionFactory
+
+    template = TemplateFactory(code="alert", notification_type="push", language="en")
+    version = TemplateVersionFactory(
+        template=template,
+        version=1,
+        subject="Alert for {{name}}",
+        body="{{message}}",
+        html_body="",
+        image_url="https://cdn.example.com/alert.png",
+        link="https://app.example.com/alerts",
+        variables={"required": ["message", "name"], "optional": []},
+    )
+    template.active_version = version
+    template.save()
+    return template
