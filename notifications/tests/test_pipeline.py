@@ -4,11 +4,12 @@ and, through the real Firebase Admin SDK, to the FCM stand-in."""
 import signal
 import subprocess
 import time
+from datetime import timedelta
 
 import pytest
 
 from notifications.models import AttemptOutcome, Notification, NotificationStatus
-from notifications.services.dlq import dlq_list, dlq_replay
+from notifications.services.dlq import dlq_list, dlq_purge, dlq_replay
 from notifications.services.outbox import outbox_relay_once
 from notifications.tests.boundary import wait_for
 from notifications.tests.conftest import queue_depth
@@ -168,6 +169,11 @@ def test_exhausted_retries_end_failed_in_the_dlq(pipeline, service_client, smtp_
     assert notification.error.startswith("retries exhausted after 4 transient failures")
     assert notification.attempts == 4
     wait_for(lambda: queue_depth(dlq_name("email")) == 1, message="the dead letter")
+    assert dlq_purge(channel="email", older_than=timedelta(days=1)) == 0
+    assert dlq_purge(channel="email", dry_run=True) == 1
+    assert queue_depth(dlq_name("email")) == 1
+    assert dlq_purge(channel="email") == 1
+    assert queue_depth(dlq_name("email")) == 0
 
 
 def test_the_breaker_opens_during_an_smtp_outage_and_nothing_fails(

@@ -1,0 +1,64 @@
+"""django-anymail tracking events move a sent notification to delivered or failed."""
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from anymail.signals import AnymailTrackingEvent, tracking
+
+from notifications.models import Notification, NotificationStatus
+
+
+def _sent(user, provider_message_id: str) -> Notification:
+    return Notification.objects.create(
+        caller="key:x",
+        request_id=str(uuid.uuid4()),
+        request_hash="h",
+        user=user,
+        notification_type="email",
+        template_code="welcome",
+        status=NotificationStatus.SENT,
+        provider_message_id=provider_message_id,
+    )
+
+
+def _event(event_type: str, message_id: str, **fields) -> AnymailTrackingEvent:
+    return AnymailTrackingEvent(event_type=event_type, message_id=message_id, **fields)
+
+
+@pytest.mark.django_db
+def test_a_delivered_event_marks_the_notification_delivered(user):
+    notification = _sent(user, "esp-1")
+    at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+    tracking.send(sender=object, event=_event("delivered", "esp-1", timestamp=at), esp_name="SendGrid")
+
+    notification.refresh_from_db()
+    assert notification.status == NotificationStatus.DELIVERED
+    assert notification.delivered_at == at
+
+
+@pytest.mark.django_db
+def test_a_bounce_marks_it_failed_with_the_reason(user):
+    notification = _sent(user, "esp-2")
+
+    tracking.send(
+        sender=object,
+        event=_event("bounced", "esp-2", description="mailbox does not exist"),
+        esp_name="Postmark",
+    )
+
+    notification.refresh_from_db()
+    assert notification.status == NotificationStatus.FAILED
+    assert notification.error == "provider reported failure: Postmark: mailbox does not exist"
+
+
+@pytest.mark.django_db
+def test_other_events_and_unknown_ids_change_nothing(user):
+    notification = _sent(user, "esp-3")
+
+    tracking.send(sender=object, event=_event("opened", "esp-3"), esp_name="Mailgun")
+    tracking.send(sender=object, event=_event("delivered", "unknown"), esp_name="Mailgun")
+
+    notification.refresh_from_db()
+    assert notification.status == NotificationStatus.SENT
