@@ -1,5 +1,5 @@
-"""The request path: validate, check idempotency, write one transaction, hand off, answer. Never waits
-for delivery."""
+"""The request path: validate, check idempotency, write the notification and its outbox entry in one
+transaction, answer. Never waits for the broker or for delivery."""
 
 import hashlib
 import json
@@ -13,7 +13,6 @@ from django.db import IntegrityError, transaction
 from redis.exceptions import RedisError
 
 from notifications.models import Notification, NotificationStatus, OutboxEntry
-from notifications.services.outbox import notification_hand_off
 from notifier.api.errors import ApplicationError
 from templates_app.rendering import template_variables_missing
 from templates_app.selectors import template_version_resolve
@@ -152,6 +151,7 @@ def notification_accept(
                 error=skip_reason,
             )
             if not skip_reason:
+                # The relay publishes it; the request never waits for the broker.
                 OutboxEntry.objects.create(notification=notification)
     except IntegrityError:
         # A concurrent or earlier request with this request_id won; answer with its notification.
@@ -162,8 +162,6 @@ def notification_accept(
         return _repeat_of(existing, request_hash)
 
     _remember(key, notification.id)
-    if not skip_reason and notification_hand_off(notification=notification):
-        notification.status = NotificationStatus.QUEUED
     logger.info(
         "notification accepted",
         extra={"notification_id": str(notification.id), "status": notification.status},

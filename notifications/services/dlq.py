@@ -19,8 +19,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from notifications.models import FINAL_STATUSES, Notification, NotificationStatus, OutboxEntry
-from notifications.services.outbox import notification_hand_off
+from notifications.models import FINAL_STATUSES, Notification, NotificationStatus
+from notifications.services.outbox import outbox_enqueue
 from notifier.celery import CHANNELS, dlq_name
 
 logger = logging.getLogger(__name__)
@@ -112,8 +112,8 @@ def dlq_list(*, channel: str | None = None, limit: int = 100) -> list[DeadLetter
     return letters
 
 
-def notification_requeue(*, notification: Notification) -> bool:
-    """Resets a notification for another delivery with a fresh retry budget and hands it off again."""
+def notification_requeue(*, notification: Notification) -> None:
+    """Resets a notification for another delivery with a fresh retry budget; the relay publishes it."""
     with transaction.atomic():
         Notification.objects.filter(pk=notification.pk).update(
             status=NotificationStatus.PENDING,
@@ -122,10 +122,8 @@ def notification_requeue(*, notification: Notification) -> bool:
             failed_at=None,
             updated_at=timezone.now(),
         )
-        OutboxEntry.objects.get_or_create(notification=notification)
+        outbox_enqueue(notification_id=notification.id)
     notification.status = NotificationStatus.PENDING
-    # If the publish fails here, the outbox entry stays and the relay publishes it.
-    return notification_hand_off(notification=notification)
 
 
 def dlq_replay(

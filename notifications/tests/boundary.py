@@ -35,6 +35,8 @@ class SmtpHandler:
         self.always_refuse: dict[str, str] = {}
         self.rcpt_delay: dict[str, float] = {}
         self.rcpt_count: Counter[str] = Counter()
+        # X-Notification-Id -> when the message was accepted (time.time()), for latency figures.
+        self.received_at: dict[str, float] = {}
 
     def reset(self) -> None:
         with self.lock:
@@ -43,6 +45,7 @@ class SmtpHandler:
             self.always_refuse.clear()
             self.rcpt_delay.clear()
             self.rcpt_count.clear()
+            self.received_at.clear()
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         import asyncio
@@ -60,8 +63,10 @@ class SmtpHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content)
         with self.lock:
-            self.messages.append(message_from_bytes(envelope.content))
+            self.messages.append(message)
+            self.received_at.setdefault(str(message["X-Notification-Id"]), time.time())
         return "250 Message accepted for delivery"
 
     def messages_for(self, notification_id: str) -> list[Message]:
@@ -95,10 +100,13 @@ class FcmState:
         # token -> list of (http status, FCM error code) answers for the next sends to it
         self.scripted: dict[str, list[tuple[int, str]]] = defaultdict(list)
         self.unregistered: set[str] = set()
+        # notification_id -> when its first message arrived (time.time()), for latency figures.
+        self.received_at: dict[str, float] = {}
 
     def reset(self) -> None:
         with self.lock:
             self.sent.clear()
+            self.received_at.clear()
             self.scripted.clear()
             self.unregistered.clear()
 
@@ -171,6 +179,8 @@ class FcmServer:
                     if not scripted and not unregistered:
                         state.sent.append(body)
                         count = len(state.sent)
+                        notification_id = body["message"].get("data", {}).get("notification_id", "")
+                        state.received_at.setdefault(notification_id, time.time())
                 if unregistered:
                     self._answer(404, _fcm_error(404, "UNREGISTERED", "Requested entity was not found."))
                 elif scripted:

@@ -30,6 +30,8 @@ WORKER_SETTINGS = {
     "FCM_TIMEOUT_SECONDS": "5",
     "LOG_LEVEL": "INFO",
 }
+# The worker pools and the outbox relay, as `make run` starts them.
+PROCESSES = (*CHANNELS, "relay")
 DELAYED_QUEUES = [f"celery_delayed_{level}" for level in range(28)]
 
 
@@ -83,7 +85,7 @@ def purge_queues() -> None:
 
 
 class Workers:
-    """One email and one push worker process, started as `make run` starts them."""
+    """One email and one push worker process and the outbox relay, started as `make run` starts them."""
 
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         self.env = env
@@ -92,6 +94,13 @@ class Workers:
 
     def start(self, channel: str) -> subprocess.Popen[bytes]:
         log = open(self.log_dir / f"{channel}-worker.log", "ab")  # noqa: SIM115 - closed with the process
+        if channel == "relay":
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", "outbox_relay"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+            self.processes[channel] = process
+            return process
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -145,7 +154,7 @@ class Workers:
         return [int(pid) for pid in out.split()]
 
     def ensure_running(self) -> None:
-        for channel in CHANNELS:
+        for channel in PROCESSES:
             process = self.processes.get(channel)
             if process is None or process.poll() is not None:
                 self.start(channel)
@@ -178,8 +187,8 @@ def workers(
     }
     env.pop("EMAIL_BACKEND", None)
     pool = Workers(env, tmp_path_factory.mktemp("workers"))
-    for channel in CHANNELS:
-        pool.start(channel)
+    for name in PROCESSES:
+        pool.start(name)
     yield pool
     for channel in list(pool.processes):
         pool.stop(channel)

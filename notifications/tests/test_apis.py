@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from notifications.models import DeliveryAttempt, Notification, NotificationStatus
+from notifications.models import DeliveryAttempt, Notification, NotificationStatus, OutboxEntry
 from users.tests.factories import UserFactory
 
 URL = "/api/v1/notifications/"
@@ -45,7 +45,7 @@ def test_post_answers_202_in_the_envelope(service_client, user, email_template):
     assert body["success"] is True
     assert body["error"] is None
     assert body["data"]["request_id"] == "r-1"
-    assert body["data"]["status"] == "queued"
+    assert body["data"]["status"] == "pending"
     assert Notification.objects.get(pk=body["data"]["notification_id"]).priority == 9
 
 
@@ -283,6 +283,7 @@ def test_admin_retries_a_failed_notification(superuser_client, user, email_templ
 
     failed.refresh_from_db()
     assert response.status_code == 200
-    assert failed.status == NotificationStatus.QUEUED
+    assert failed.status == NotificationStatus.PENDING
     assert failed.error == ""
+    assert OutboxEntry.objects.filter(notification=failed).exists()
     assert superuser_client.get(f"/admin/notifications/notification/{failed.id}/change/").status_code == 200

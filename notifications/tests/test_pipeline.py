@@ -10,7 +10,7 @@ import pytest
 
 from notifications.models import AttemptOutcome, Notification, NotificationStatus
 from notifications.services.dlq import dlq_list, dlq_purge, dlq_replay
-from notifications.services.outbox import outbox_relay_once
+from notifications.services.publisher import BatchPublisher, OutgoingTask
 from notifications.tests.boundary import wait_for
 from notifications.tests.conftest import queue_depth
 from notifier.celery import dlq_name
@@ -215,16 +215,8 @@ def test_the_outbox_relay_delivers_what_was_accepted_during_a_broker_outage(
         subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, timeout=120)
     assert elapsed < 5
 
-    wait_for(lambda: _relay() >= 1, timeout=60, interval=1, message="the relay to publish")
     _wait_status(notification_id, NotificationStatus.SENT, timeout=90)
     assert len(smtp_server.handler.messages_for(notification_id)) == 1
-
-
-def _relay() -> int:
-    from notifications.services import outbox
-
-    outbox._broker_down_until = 0.0
-    return outbox_relay_once(grace_seconds=0)
 
 
 def test_a_worker_killed_mid_task_is_redelivered_and_sends_once(
@@ -256,12 +248,12 @@ def test_a_repeated_request_sends_one_email(pipeline, service_client, smtp_serve
 
 
 def test_a_duplicate_task_message_sends_once(pipeline, service_client, smtp_server, email_template):
-    from notifications.services.outbox import notification_publish
-
     user = UserFactory()
     notification_id = _post(service_client, user)
-    notification_publish(notification_id=notification_id, channel="email", correlation_id="dup")
-    notification_publish(notification_id=notification_id, channel="email", correlation_id="dup")
+    duplicate = OutgoingTask(notification_id=notification_id, channel="email", correlation_id="dup")
+    publisher = BatchPublisher()
+    publisher.publish([duplicate, duplicate])
+    publisher.close()
 
     _wait_status(notification_id, NotificationStatus.SENT)
     wait_for(lambda: queue_depth("email.queue") == 0, message="the queue to drain")

@@ -3,7 +3,7 @@
 from notifier.settings.env import env
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
-# A publish from the API must never hang a request: connect within this, confirm within PUBLISH_TIMEOUT.
+# Publishing (the relay, retries) connects within this and waits for confirms up to PUBLISH_TIMEOUT.
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # workers keep reconnecting through a broker outage
@@ -11,7 +11,7 @@ CELERY_BROKER_POOL_LIMIT = env.int("BROKER_POOL_LIMIT", default=10)
 # Without publisher confirms, apply_async can return while the message was never stored (celery#5410).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
 CELERY_BROKER_HEARTBEAT = 30
-PUBLISH_TIMEOUT_SECONDS = env.float("PUBLISH_TIMEOUT_SECONDS", default=2.0)
+PUBLISH_TIMEOUT_SECONDS = env.float("PUBLISH_TIMEOUT_SECONDS", default=5.0)
 
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -52,7 +52,6 @@ BROKER_DELIVERY_LIMIT = env.int("BROKER_DELIVERY_LIMIT", default=5)
 BREAKER_FAIL_MAX = env.int("BREAKER_FAIL_MAX", default=5)
 BREAKER_RESET_SECONDS = env.int("BREAKER_RESET_SECONDS", default=30)
 
-# The outbox relay re-publishes entries left unconfirmed for this long.
-OUTBOX_RELAY_GRACE_SECONDS = env.float("OUTBOX_RELAY_GRACE_SECONDS", default=3.0)
-OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=1.0)
+# The outbox relay polls for new entries this often when idle (an empty poll is one index lookup).
+OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=0.02)
 OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=500)

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from notifications.services.dlq import dlq_list, dlq_purge, dlq_replay
-from notifications.services.outbox import PUBLISH_ERRORS
+from notifications.services.publisher import PUBLISH_ERRORS
 
 _AGE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

@@ -3,7 +3,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from notifications.services.outbox import PUBLISH_ERRORS
+from notifications.services.publisher import PUBLISH_ERRORS
 from notifier.celery import topology_declare
 
 

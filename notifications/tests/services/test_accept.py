@@ -28,15 +28,14 @@ def _accept(user, **overrides):
 
 
 @pytest.mark.django_db
-def test_accept_writes_the_notification_and_hands_it_to_the_broker(user, email_template):
+def test_accept_writes_the_notification_and_its_outbox_entry_together(user, email_template):
     result = _accept(user)
 
     notification = Notification.objects.get(pk=result.notification.pk)
     assert result.created is True
-    assert notification.status == NotificationStatus.QUEUED
-    assert notification.queued_at is not None
+    assert notification.status == NotificationStatus.PENDING
     assert notification.correlation_id == "corr-1"
-    assert not OutboxEntry.objects.filter(notification=notification).exists()
+    assert OutboxEntry.objects.filter(notification=notification).count() == 1
 
 
 @pytest.mark.django_db

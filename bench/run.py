@@ -1,0 +1,418 @@
+"""`make bench`: the system's throughput and latency on this machine, beside baselines measured in the
+same run (the broker's raw rates, Celery's own overhead, GET /health), so the ratios hold on noisy
+machines. Prints a table and writes bench/results/latest.json."""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.system import PYTHON, ROOT, bench_env, prepare, processes, rss_mb, wait_http
+
+RESULTS = ROOT / "bench" / "results"
+LOGS = RESULTS / "logs"
+PORT = 8090
+
+
+def machine() -> dict[str, Any]:
+    def out(cmd: list[str]) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip()
+        except OSError:
+            return "unknown"
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    rabbit = next((line for line in out(["rabbitmqctl", "-q", "version"]).splitlines()), "unknown")
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": out(["psql", "--version"]),
+        "redis": out(["redis-server", "--version"]).split(" sha=")[0],
+        "rabbitmq": rabbit,
+        "git": out(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+# 1. The broker's ceiling -------------------------------------------------------------------------------
+
+
+def broker_ceiling(n: int) -> dict[str, float]:
+    import kombu
+
+    url = os.environ["CELERY_BROKER_URL"]
+    with kombu.Connection(url, transport_options={"confirm_publish": True}) as conn:
+        channel: Any = conn.channel()
+        queue = kombu.Queue("bench.ceiling", queue_arguments={"x-queue-type": "quorum"}, channel=channel)
+        channel.queue_delete("bench.ceiling")
+        queue.declare()
+        producer = kombu.Producer(channel, routing_key="bench.ceiling", serializer="json")
+        body = {"id": "00000000-0000-0000-0000-000000000000"}
+        started = time.perf_counter()
+        for _ in range(n):
+            producer.publish(body, delivery_mode=2)
+        publish_rate = n / (time.perf_counter() - started)
+
+    received = 0
+    with kombu.Connection(url) as conn:
+        channel = conn.channel()
+        channel.basic_qos(0, 100, False)
+        queue = kombu.Queue("bench.ceiling", queue_arguments={"x-queue-type": "quorum"}, channel=channel)
+
+        def on_message(body: Any, message: Any) -> None:
+            nonlocal received
+            received += 1
+            message.ack()
+
+        with kombu.Consumer(channel, queues=[queue], callbacks=[on_message], accept=["json"]):
+            started = time.perf_counter()
+            while received < n:
+                conn.drain_events(timeout=10)
+            consume_rate = n / (time.perf_counter() - started)
+        channel.queue_delete("bench.ceiling")
+    return {"publish_confirmed_per_s": round(publish_rate), "consume_per_s": round(consume_rate)}
+
+
+# 2. Celery's own overhead -------------------------------------------------------------------------------
+
+
+def celery_drain(n: int, env: dict[str, str], concurrency: int) -> dict[str, float]:
+    import redis
+
+    from bench.noop_app import COUNTER, QUEUE, app
+
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    client.delete(COUNTER)
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_delete(QUEUE)  # type: ignore[attr-defined]
+    for _ in range(n):
+        app.send_task("bench.noop")
+    command = (
+        f"{PYTHON} -m celery -A bench.noop_app worker -Q {QUEUE} --pool prefork -c {concurrency} "
+        "--without-gossip --without-mingle --loglevel WARNING"
+    )
+    with processes({"noop_worker": command}, env, LOGS):
+        while int(client.get(COUNTER) or 0) == 0:
+            time.sleep(0.01)
+        started = time.perf_counter()
+        first = int(client.get(COUNTER) or 0)
+        while int(client.get(COUNTER) or 0) < n:
+            time.sleep(0.02)
+        rate = (n - first) / (time.perf_counter() - started)
+    return {"noop_tasks_per_s": round(rate), "concurrency": concurrency}
+
+
+# 3. The accept path -------------------------------------------------------------------------------------
+
+
+def wrk(
+    mode: str, connections: int, seconds: int, *, users: list[str], channel: str, template: str, tag: str
+) -> dict[str, Any]:
+    script = ROOT / "bench" / "load.lua"
+    cmd = [
+        "wrk",
+        "-t",
+        "2",
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "-s",
+        str(script),
+        "-H",
+        f"X-API-Key: {os.environ['BENCH_API_KEY']}",
+        f"http://127.0.0.1:{PORT}",
+        "--",
+        mode,
+        channel,
+        template,
+        ",".join(users),
+        f"{tag}-{time.time_ns()}",
+    ]
+    output = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("WRK_JSON "))
+    data = json.loads(line.removeprefix("WRK_JSON "))
+    seconds_run = data["duration_us"] / 1e6
+    return {
+        "requests": data["requests"],
+        "requests_per_s": round(data["requests"] / seconds_run),
+        "p50_ms": round(data["p50_us"] / 1000, 2),
+        "p95_ms": round(data["p95_us"] / 1000, 2),
+        "p99_ms": round(data["p99_us"] / 1000, 2),
+        "errors": data["non2xx"] + data["socket_errors"],
+    }
+
+
+def seed(users: int) -> tuple[list[str], str]:
+    """Users (each with a push device), an email and a push template, and an API key."""
+    import django
+
+    django.setup()
+    from rest_framework_api_key.models import APIKey
+
+    from templates_app.services import template_create_or_version
+    from users.models import Device, User
+
+    created = User.objects.bulk_create(
+        [
+            User(name=f"Bench {i}", email=f"bench{i}@example.com", preferences={"email": True, "push": True})
+            for i in range(users)
+        ]
+    )
+    Device.objects.bulk_create(
+        [
+            Device(user=user, token=f"bench-token-{i:05d}", platform="android")
+            for i, user in enumerate(created)
+        ]
+    )
+    template_create_or_version(
+        code="bench-email",
+        language="en",
+        notification_type="email",
+        subject="Welcome {{name}}",
+        body="Hi {{name}}, your code is {{code}}.",
+        html_body="<p>Hi {{name}}, your code is <b>{{code}}</b>.</p>",
+    )
+    template_create_or_version(
+        code="bench-push", language="en", notification_type="push", subject="{{title}}", body="{{message}}"
+    )
+    _, key = APIKey.objects.create_key(name="bench")
+    return [str(user.id) for user in created], key
+
+
+def system_commands(*, web: bool = True, email: int = 0, push: int = 0, relay: bool = True) -> dict[str, str]:
+    commands = {}
+    if web:
+        commands["web"] = f"{PYTHON} -m gunicorn notifier.wsgi --config python:notifier.gunicorn_conf"
+    if email:
+        commands["email_worker"] = (
+            f"{PYTHON} -m celery -A notifier worker --queues email.queue --hostname email@%h "
+            f"--pool prefork --concurrency {email} --without-gossip --without-mingle "
+            "--loglevel WARNING"
+        )
+    if push:
+        commands["push_worker"] = (
+            f"{PYTHON} -m celery -A notifier worker --queues push.queue --hostname push@%h "
+            f"--pool prefork --concurrency {push} --without-gossip --without-mingle "
+            "--loglevel WARNING"
+        )
+    if relay:
+        commands["relay"] = f"{PYTHON} manage.py outbox_relay"
+    return commands
+
+
+def purge(*queues: str) -> None:
+    import kombu
+
+    with kombu.Connection(os.environ["CELERY_BROKER_URL"]) as conn:
+        channel: Any = conn.channel()
+        for name in queues:
+            channel.queue_purge(name)
+
+
+# 4. End to end ------------------------------------------------------------------------------------------
+
+
+def end_to_end(
+    channel: str,
+    seconds: int,
+    connections: int,
+    users: list[str],
+    received_at: dict[str, float],
+    workers: int,
+) -> dict[str, Any]:
+    from notifications.models import Notification
+
+    template = f"bench-{channel}"
+    received_at.clear()
+    with processes(system_commands(**{channel: workers}), os.environ.copy(), LOGS) as running:  # type: ignore[arg-type]
+        wait_http(f"http://127.0.0.1:{PORT}/health")
+        accepted = wrk(
+            "post", connections, seconds, users=users, channel=channel, template=template, tag=channel
+        )
+        ids = set(
+            str(i) for i in Notification.objects.filter(template_code=template).values_list("id", flat=True)
+        )
+        deadline = time.monotonic() + 300
+        while len(ids - received_at.keys()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        memory = {name: rss_mb(process.pid) for name, process in running.items()}
+    rows = Notification.objects.filter(template_code=template).values_list("id", "created_at")
+    latencies = [received_at[str(i)] - created.timestamp() for i, created in rows if str(i) in received_at]
+    first = min(created.timestamp() for _, created in rows)
+    last = max(received_at.values())
+    delivered = len(latencies)
+    Notification.objects.filter(template_code=template).delete()
+    return {
+        "accepted": len(ids),
+        "delivered": delivered,
+        "lost": len(ids) - delivered,
+        "accept_rate_per_s": accepted["requests_per_s"],
+        "delivered_per_s": round(delivered / (last - first)),
+        "latency_p50_ms": round(percentile(latencies, 50) * 1000),
+        "latency_p99_ms": round(percentile(latencies, 99) * 1000),
+        "rss_mb": memory,
+        "worker_processes": workers,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=10, help="Length of each load run.")
+    parser.add_argument("--quick", action="store_true", help="Short runs, for a smoke check.")
+    args = parser.parse_args()
+    seconds = 3 if args.quick else args.seconds
+
+    from notifications.tests.boundary import FcmServer, SmtpServer
+
+    smtp, fcm = SmtpServer(), FcmServer()
+    smtp.start()
+    fcm.start()
+    credentials = fcm.write_service_account(RESULTS / "bench-service-account.json")
+    os.environ.update(
+        bench_env(
+            PORT=str(PORT),
+            SMTP_HOST="127.0.0.1",
+            SMTP_PORT=str(smtp.port),
+            FIREBASE_CREDENTIALS=str(credentials),
+            FCM_ENDPOINT=fcm.endpoint,
+            PUSH_PROVIDER="auto",
+            API_RATE_LIMIT_DISABLED="1",
+        )
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    print("preparing the benchmark database and broker vhost...", flush=True)
+    prepare(dict(os.environ))
+    users, key = seed(200)
+    os.environ["BENCH_API_KEY"] = key
+
+    results: dict[str, Any] = {"machine": machine(), "seconds_per_run": seconds}
+    print("1/5 broker ceiling...", flush=True)
+    results["broker"] = broker_ceiling(2000 if args.quick else 10000)
+    print("2/5 celery no-op drain...", flush=True)
+    results["celery"] = celery_drain(2000 if args.quick else 10000, dict(os.environ), concurrency=2)
+    print("3/5 accept path...", flush=True)
+    accept: dict[str, Any] = {}
+    with processes(system_commands(relay=False), dict(os.environ), LOGS) as running:
+        wait_http(f"http://127.0.0.1:{PORT}/health")
+        wrk("get", 16, 2, users=users, channel="email", template="bench-email", tag="warm")
+        for connections in (16, 64):
+            health = wrk(
+                "get", connections, seconds, users=users, channel="email", template="bench-email", tag="h"
+            )
+            post = wrk(
+                "post", connections, seconds, users=users, channel="email", template="bench-email", tag="p"
+            )
+            accept[f"c{connections}"] = {
+                "get_health": health,
+                "post_notifications": post,
+                "post_to_get_ratio": round(post["requests_per_s"] / max(health["requests_per_s"], 1), 2),
+            }
+        accept["api_rss_mb"] = rss_mb(running["web"].pid)
+    results["accept"] = accept
+    purge("email.queue")
+    from notifications.models import Notification
+
+    Notification.objects.all().delete()
+    print("4/5 end to end, email...", flush=True)
+    results["email"] = end_to_end("email", seconds, 16, users, smtp.handler.received_at, workers=4)
+    print("5/5 end to end, push...", flush=True)
+    results["push"] = end_to_end("push", seconds, 16, users, fcm.state.received_at, workers=4)
+    ceiling = results["broker"]["publish_confirmed_per_s"]
+    results["email"]["fraction_of_broker_publish_ceiling"] = round(
+        results["email"]["delivered_per_s"] / ceiling, 3
+    )
+    results["push"]["fraction_of_broker_publish_ceiling"] = round(
+        results["push"]["delivered_per_s"] / ceiling, 3
+    )
+    smtp.stop()
+    fcm.stop()
+
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
+    print_table(results)
+    return 0
+
+
+def print_table(r: dict[str, Any]) -> None:
+    m = r["machine"]
+    print(
+        f"\nmachine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, "
+        f"{m['postgresql']}, {m['redis']}, RabbitMQ {m['rabbitmq']}, commit {m['git']}"
+    )
+    print(f"{'measure':58} {'value':>12}")
+    rows = [
+        ("broker: publish, persistent + confirm each (msg/s)", r["broker"]["publish_confirmed_per_s"]),
+        ("broker: consume, prefetch 100 (msg/s)", r["broker"]["consume_per_s"]),
+        (
+            f"celery: no-op drain, {r['celery']['concurrency']} processes (tasks/s)",
+            r["celery"]["noop_tasks_per_s"],
+        ),
+    ]
+    for c in ("c16", "c64"):
+        a = r["accept"][c]
+        g, p = a["get_health"], a["post_notifications"]
+        n = c[1:]
+        rows += [
+            (
+                f"GET /health, {n} conn: req/s | p50/p95/p99 ms | errors",
+                f"{g['requests_per_s']} | {g['p50_ms']}/{g['p95_ms']}/{g['p99_ms']} | {g['errors']}",
+            ),
+            (
+                f"POST /notifications, {n} conn: req/s | p50/p95/p99 ms | errors",
+                f"{p['requests_per_s']} | {p['p50_ms']}/{p['p95_ms']}/{p['p99_ms']} | {p['errors']}",
+            ),
+            (f"POST / GET rate ratio, {n} conn", a["post_to_get_ratio"]),
+        ]
+    for channel in ("email", "push"):
+        e = r[channel]
+        rows += [
+            (f"{channel}: accepted / delivered / lost", f"{e['accepted']} / {e['delivered']} / {e['lost']}"),
+            (f"{channel}: delivered/s ({e['worker_processes']} worker processes)", e["delivered_per_s"]),
+            (
+                f"{channel}: accept-to-inbox latency p50 / p99 (ms)",
+                f"{e['latency_p50_ms']} / {e['latency_p99_ms']}",
+            ),
+            (
+                f"{channel}: delivered/s as a fraction of the broker publish ceiling",
+                e["fraction_of_broker_publish_ceiling"],
+            ),
+            (f"{channel}: resident memory MiB", ", ".join(f"{k} {v}" for k, v in e["rss_mb"].items())),
+        ]
+    rows.append(("API resident memory under load (MiB)", r["accept"]["api_rss_mb"]))
+    for label, value in rows:
+        print(f"{label:58} {value!s:>12}")
+    print(f"\nwritten to {RESULTS / 'latest.json'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Publishes delivery task messages in batches with publisher confirms.
+
+Waiting for the broker's confirm after each message caps a channel at about one message per round trip;
+publishing a batch and then waiting once for all its confirms keeps the same guarantee (nothing counts
+as published until the broker has it) at many times the rate. Used by the outbox relay.
+"""
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import amqp.exceptions
+import kombu
+import kombu.exceptions
+from django.conf import settings
+
+from notifier.celery import EXCHANGE_NAME
+from notifier.celery import app as celery_app
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutgoingTask:
+    notification_id: str
+    channel: str
+    correlation_id: str
+
+
+def task_name_for(channel: str) -> str:
+    return f"notifications.deliver_{channel}"
+
+
+PUBLISH_ERRORS = (kombu.exceptions.KombuError, amqp.exceptions.AMQPError, OSError)
+
+
+class PublishFailed(Exception):
+    """The broker did not confirm every message of a batch (down, nacked, or timed out)."""
+
+
+class BatchPublisher:
+    """One connection and channel in confirm mode, reused across batches; reopened after an error."""
+
+    def __init__(self) -> None:
+        self._connection: kombu.Connection | None = None
+        self._channel: Any = None
+        self._producer: kombu.Producer | None = None
+        self._next_tag = 1
+        self._confirmed_up_to = 0
+        self._nacked = False
+
+    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
+        # Confirms arrive in order for one channel; a multiple ack covers every tag up to this one.
+        self._confirmed_up_to = max(self._confirmed_up_to, delivery_tag)
+
+    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
+        self._nacked = True
+
+    def _open(self) -> None:
+        if self._producer is not None:
+            return
+        connection = kombu.Connection(
+            settings.CELERY_BROKER_URL, connect_timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT
+        )
+        connection.ensure_connection(max_retries=1)
+        channel: Any = connection.channel()
+        channel.confirm_select()
+        channel.events["basic_ack"].add(self._on_ack)
+        channel.events["basic_nack"].add(self._on_nack)
+        self._connection, self._channel = connection, channel
+        self._producer = kombu.Producer(
+            channel, exchange=kombu.Exchange(EXCHANGE_NAME, type="topic"), auto_declare=False
+        )
+        self._next_tag, self._confirmed_up_to, self._nacked = 1, 0, False
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.release()
+            except PUBLISH_ERRORS:
+                logger.debug("closing the publisher connection failed", exc_info=True)
+        self._connection = self._channel = self._producer = None
+
+    def publish(self, tasks: list[OutgoingTask], *, timeout: float | None = None) -> None:
+        """Publishes every task and returns once the broker confirmed them all; else PublishFailed."""
+        if not tasks:
+            return
+        deadline = time.monotonic() + (timeout or settings.PUBLISH_TIMEOUT_SECONDS)
+        try:
+            self._open()
+            assert self._producer is not None and self._connection is not None
+            for task in tasks:
+                message = celery_app.amqp.as_task_v2(
+                    str(uuid.uuid4()), task_name_for(task.channel), args=(task.notification_id,), kwargs={}
+                )
+                celery_app.amqp.send_task_message(
+                    self._producer,
+                    task_name_for(task.channel),
+                    message,
+                    exchange=EXCHANGE_NAME,
+                    routing_key=task.channel,
+                    exchange_type="topic",
+                    declare=[],
+                    retry=False,
+                    headers={"x_correlation_id": task.correlation_id},
+                    delivery_mode=2,
+                )
+            last_tag = self._next_tag + len(tasks) - 1
+            self._next_tag = last_tag + 1
+            while self._confirmed_up_to < last_tag and not self._nacked:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise PublishFailed("timed out waiting for the broker's confirms")
+                try:
+                    self._connection.drain_events(timeout=remaining)
+                except TimeoutError:
+                    continue
+            if self._nacked:
+                raise PublishFailed("the broker refused a message (nack)")
+        except PublishFailed:
+            self.close()
+            raise
+        except PUBLISH_ERRORS as exc:
+            # An error of the transport leaves the batch unconfirmed: the caller keeps it for later.
+            self.close()
+            raise PublishFailed(f"{exc.__class__.__name__}: {exc}") from exc

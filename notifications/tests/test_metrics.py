@@ -1,0 +1,94 @@
+"""The values /metrics reads at scrape time, from the real RabbitMQ (the suite's vhost), Redis and
+PostgreSQL: queue and dead-letter queue depths, the outbox backlog, the circuit breakers."""
+
+import uuid
+
+import kombu
+import pybreaker
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from notifications.channels.breakers import _storage
+from notifications.models import Notification, OutboxEntry
+from notifications.tests.conftest import purge_queues
+from notifier.celery import dlq_name
+from notifier.tests.test_metrics import samples, scrape
+
+
+def publish_dead_letter(notification_id: str, channel: str = "email") -> None:
+    """A task message as Celery writes it, put straight into the dead-letter queue (nothing consumes it)."""
+    with kombu.Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
+        conn.Producer().publish(
+            [[notification_id], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}],
+            exchange="",
+            routing_key=dlq_name(channel),
+            serializer="json",
+            headers={"task": f"notifications.deliver_{channel}", "id": str(uuid.uuid4())},
+            delivery_mode=2,
+        )
+
+
+def _labels(**labels: str) -> frozenset:
+    return frozenset(labels.items())
+
+
+@pytest.fixture
+def clean_queues(broker):
+    purge_queues()
+    yield
+    purge_queues()
+
+
+def test_queue_and_dead_letter_depths_are_read_from_the_broker(db, clean_queues):
+    publish_dead_letter(str(uuid.uuid4()))
+    publish_dead_letter(str(uuid.uuid4()))
+
+    values = samples(scrape(Client()))
+
+    assert values[("notifier_dlq_messages", _labels(queue="email.dlq", channel="email"))] == 2
+    assert values[("notifier_dlq_messages", _labels(queue="push.dlq", channel="push"))] == 0
+    assert ("notifier_queue_messages", _labels(queue="email.queue", channel="email")) in values
+    assert ("notifier_queue_consumers", _labels(queue="push.queue", channel="push")) in values
+    assert values[("notifier_broker_up", frozenset())] == 1
+
+
+def test_an_unreachable_broker_leaves_the_depths_out_and_says_so(db, settings):
+    settings.CELERY_BROKER_URL = "amqp://guest:guest@127.0.0.1:1//"
+
+    text = scrape(Client())
+    values = samples(text)
+
+    assert values[("notifier_broker_up", frozenset())] == 0
+    assert not any(name in {"notifier_queue_messages", "notifier_dlq_messages"} for name, _ in values)
+    assert ("notifier_outbox_backlog", frozenset()) in values  # the other sources still answer
+
+
+def test_the_outbox_backlog_counts_unconfirmed_entries(db, user):
+    for n in range(3):
+        notification = Notification.objects.create(
+            caller="key:t", request_id=f"backlog-{n}", request_hash="h", user=user,
+            notification_type="email", template_code="welcome",
+        )  # fmt: skip
+        OutboxEntry.objects.create(notification=notification)
+
+    values = samples(scrape(Client()))
+
+    assert values[("notifier_outbox_backlog", frozenset())] == 3
+
+
+def test_breaker_states_are_numbers(db):
+    _storage("email").state = pybreaker.STATE_OPEN
+    _storage("push").state = pybreaker.STATE_HALF_OPEN
+
+    values = samples(scrape(Client()))
+
+    assert values[("notifier_breaker_state", _labels(channel="email"))] == 2
+    assert values[("notifier_breaker_state", _labels(channel="push"))] == 1
+
+
+def test_a_closed_breaker_is_zero(db):
+    values = samples(scrape(Client()))
+
+    assert values[("notifier_breaker_state", _labels(channel="email"))] == 0
+    assert values[("notifier_breaker_state", _labels(channel="push"))] == 0
