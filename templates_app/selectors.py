@@ -1,6 +1,12 @@
-"""Reads of templates and versions. `template_version_resolve` is on the notification accept path."""
+"""Reads of templates and versions. `template_version_resolve` is on the notification accept path and on
+every delivery, so its answers are cached in each process, keyed by a generation token in Redis that
+every template write replaces (versions are immutable; only which one is active changes)."""
 
+import uuid
+
+from django.core.cache import cache
 from django.db.models import Count, QuerySet
+from redis.exceptions import RedisError
 
 from notifier.api.errors import ApplicationError
 from templates_app.languages import language_fallback_chain, language_normalize
@@ -11,7 +17,58 @@ def _not_found(code: str) -> ApplicationError:
     return ApplicationError(f"No template {code!r} matches.", code="template_not_found", status=404)
 
 
+_GENERATION_KEY = "templates:generation"
+_RESOLVED_MAX = 2048
+_resolved: dict[tuple[str, str, str, str | None, int | None], TemplateVersion] = {}
+
+
+def _generation() -> str | None:
+    """The current generation token; None when Redis cannot say (then nothing is cached)."""
+    try:
+        token = cache.get(_GENERATION_KEY)
+        if token is None:
+            cache.add(_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+            token = cache.get(_GENERATION_KEY)
+    except RedisError:
+        return None
+    return token
+
+
+def template_cache_invalidate() -> None:
+    """Called after every committed template write. A random token (not a counter) stays unique even
+    after Redis loses its data, so a process can never mistake an old entry for a current one."""
+    try:
+        cache.set(_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+    except RedisError:
+        # Every process keeps serving its cached answers until Redis is back: say so loudly.
+        import logging
+
+        logging.getLogger(__name__).error("template cache could not be invalidated; Redis is unavailable")
+
+
 def template_version_resolve(
+    *, code: str, notification_type: str, language: str | None = None, version: int | None = None
+) -> TemplateVersion:
+    """`_template_version_resolve`, answered from this process's cache while no template changed."""
+    generation = _generation()
+    if generation is None:
+        return _template_version_resolve(
+            code=code, notification_type=notification_type, language=language, version=version
+        )
+    key = (generation, code, notification_type, language, version)
+    cached = _resolved.get(key)
+    if cached is not None:
+        return cached
+    resolved = _template_version_resolve(
+        code=code, notification_type=notification_type, language=language, version=version
+    )
+    if len(_resolved) >= _RESOLVED_MAX:
+        _resolved.clear()
+    _resolved[key] = resolved
+    return resolved
+
+
+def _template_version_resolve(
     *, code: str, notification_type: str, language: str | None = None, version: int | None = None
 ) -> TemplateVersion:
     """The version to render for (code, notification_type) in the best available language.
@@ -20,8 +77,8 @@ def template_version_resolve(
     default alone). The first language with the template (and an active version, when `version` is None)
     wins; `version` then picks that version of that template, with no further fallback, since version
     numbers belong to one template. Returns the version with its template loaded (no query to reach
-    `version.template`). One query for the active version, two for a given version number; no cache, so
-    nothing to invalidate. Raises ApplicationError "template_not_found" (404).
+    `version.template`). One query for the active version, two for a given version number. Raises
+    ApplicationError "template_not_found" (404).
     """
     chain = language_fallback_chain(language=language)
     candidates = Template.objects.filter(code=code, notification_type=notification_type, language__in=chain)

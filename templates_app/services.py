@@ -7,7 +7,7 @@ from notifier.api.errors import ApplicationError
 from templates_app.languages import language_is_valid, language_normalize
 from templates_app.models import NotificationType, Template, TemplateVersion
 from templates_app.rendering import template_variables_extract
-from templates_app.selectors import template_notification_type_infer
+from templates_app.selectors import template_cache_invalidate, template_notification_type_infer
 
 # Path segments under /api/v1/templates/ that a code would shadow.
 RESERVED_CODES = frozenset({"render"})
@@ -94,6 +94,7 @@ def template_create_or_version(
             template.description = description
             update_fields.append("description")
         template.save(update_fields=update_fields)
+        transaction.on_commit(template_cache_invalidate)
     return version
 
 
@@ -129,5 +130,6 @@ def template_activate(
             )
         template.active_version = target
         template.save(update_fields=["active_version", "updated_at"])
+        transaction.on_commit(template_cache_invalidate)
     target.template = template
     return target

@@ -10,8 +10,6 @@ worker dying after the provider accepted the message and before the commit that 
 import enum
 import logging
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -46,7 +44,7 @@ from notifier.api.errors import ApplicationError
 from notifier.logging import correlation_id_set
 from templates_app.rendering import RenderedTemplate, template_render
 from templates_app.selectors import template_version_resolve
-from users.selectors import devices_active_for_user, user_profile_get
+from users.selectors import UserProfile, devices_active_for_user, user_profile_get
 from users.services import device_deactivate
 
 logger = logging.getLogger(__name__)
@@ -83,18 +81,25 @@ def retry_countdown(*, failures: int, retry_after: float | None = None) -> float
     return float(max(1, round(max(countdown, retry_after or 0.0))))
 
 
-@contextmanager
-def _notification_lock(notification_id: str) -> Iterator[bool]:
-    """A session advisory lock; PostgreSQL releases it if this process dies."""
+def _lock_and_load(notification_id: str) -> tuple[Notification | None, bool]:
+    """Loads the notification and tries its session advisory lock, in one round trip.
+
+    The lock is PostgreSQL's: held by this connection while the provider is called, released by
+    `_unlock` after the outcome is committed, or by PostgreSQL itself if this process dies.
+    """
+    table = Notification._meta.db_table
+    sql = f"SELECT *, pg_try_advisory_lock(hashtextextended(id::text, 0)) AS locked FROM {table} WHERE id = %s"  # noqa: S608
+    rows = list(Notification.objects.raw(sql, [notification_id]))
+    if not rows:
+        return None, False
+    return rows[0], bool(rows[0].locked)  # type: ignore[attr-defined]
+
+
+def _unlock(notification: Notification) -> None:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [notification_id])
-        acquired = bool(cursor.fetchone()[0])
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [notification_id])
+        cursor.execute(
+            "SELECT pg_advisory_unlock(hashtextextended(%s::uuid::text, 0))", [str(notification.id)]
+        )
 
 
 def _record(
@@ -119,6 +124,37 @@ def _record(
         started_at=started_at,
         finished_at=timezone.now(),
     )
+
+
+def _record_sent(
+    notification: Notification,
+    *,
+    worker: str,
+    started_at: Any,
+    provider_message_id: str,
+    template_version: int,
+) -> None:
+    """The attempt and the sent status in one statement (one round trip, one transaction)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH attempt AS (
+                INSERT INTO {DeliveryAttempt._meta.db_table}
+                    (notification_id, number, worker, outcome, error_class, error_message,
+                     provider_message_id, template_version, started_at, finished_at)
+                VALUES (%s, %s, %s, %s, '', '', %s, %s, %s, now())
+            )
+            UPDATE {Notification._meta.db_table}
+               SET status = %s, error = '', sent_at = now(), updated_at = now(),
+                   provider_message_id = %s, template_version = %s
+             WHERE id = %s
+            """,  # noqa: S608 - table names come from the models, values are parameters
+            [
+                notification.id, notification.attempts, worker[:255], AttemptOutcome.SENT,
+                provider_message_id[:255], template_version, started_at,
+                NotificationStatus.SENT, provider_message_id[:255], template_version, notification.id,
+            ],
+        )  # fmt: skip
 
 
 def _finish(
@@ -182,12 +218,8 @@ def _send_push(messages: list[OutgoingPush]) -> list[PushResult]:
     return results
 
 
-def _claim(notification_id: str, channel: str) -> tuple[Notification | None, DeliveryResult | None]:
-    """Loads the notification for sending, or says why there is nothing to send."""
-    notification = Notification.objects.filter(pk=notification_id).first()
-    if notification is None:
-        return None, DeliveryResult(Outcome.ALREADY_DONE, reason="no such notification")
-    correlation_id_set(notification.correlation_id or None)
+def _refusal(notification: Notification, channel: str) -> tuple[UserProfile | None, DeliveryResult | None]:
+    """The recipient's profile, or why there is nothing to send (recorded when it is news)."""
     if notification.notification_type != channel:
         return None, DeliveryResult(Outcome.ALREADY_DONE, reason="message on the wrong queue")
     if notification.status in FINAL_STATUSES or notification.status == NotificationStatus.FAILED:
@@ -204,114 +236,111 @@ def _claim(notification_id: str, channel: str) -> tuple[Notification | None, Del
         reason = f"the user has disabled {channel} notifications"
         _finish(notification, status=NotificationStatus.SKIPPED, error=reason)
         return None, DeliveryResult(Outcome.SKIPPED, reason=reason)
-    return notification, None
+    return profile, None
 
 
 def delivery_send(*, notification_id: str, channel: str, worker: str) -> DeliveryResult:
     """Delivers one notification once. The task maps the result to ack, retry or dead-letter."""
-    with _notification_lock(notification_id) as acquired:
-        if not acquired:
-            return DeliveryResult(Outcome.BUSY, reason="held by another worker", countdown=BUSY_RETRY_SECONDS)
-        notification, early = _claim(notification_id, channel)
-        if early is not None or notification is None:
-            return early or DeliveryResult(Outcome.ALREADY_DONE)
-        try:
-            rendered = _render(notification)
-        except ApplicationError as exc:
-            return _fail(notification, f"render error: {exc.message}")
+    notification, locked = _lock_and_load(notification_id)
+    if notification is None:
+        return DeliveryResult(Outcome.ALREADY_DONE, reason="no such notification")
+    correlation_id_set(notification.correlation_id or None)
+    if not locked:
+        return DeliveryResult(Outcome.BUSY, reason="held by another worker", countdown=BUSY_RETRY_SECONDS)
+    try:
+        return _deliver_locked(notification, channel=channel, worker=worker)
+    finally:
+        _unlock(notification)
 
-        breaker = breaker_get(channel)
-        open_for = breaker_open_remaining(channel)
-        if open_for > 0:
-            # Spread the deferred messages over the moments after the breaker lets a trial through.
-            countdown = float(max(1, round(open_for + random.uniform(0, settings.BREAKER_RESET_SECONDS / 2))))
-            reason = f"deferred: the {channel} provider's circuit breaker is open"
-            _finish(notification, status=NotificationStatus.QUEUED, error=reason)
-            return DeliveryResult(Outcome.RETRY, reason=reason, countdown=countdown)
 
-        push_messages: list[OutgoingPush] = []
-        if channel == "push":
-            push_messages = _push_messages(notification, rendered)
-            if not push_messages:
-                if notification.delivered_device_ids:
-                    _finish(notification, status=NotificationStatus.SENT)
-                    return DeliveryResult(Outcome.SENT)
-                reason = "the user has no active push device"
-                _finish(notification, status=NotificationStatus.SKIPPED, error=reason)
-                return DeliveryResult(Outcome.SKIPPED, reason=reason)
+def _deliver_locked(notification: Notification, *, channel: str, worker: str) -> DeliveryResult:
+    profile, refusal = _refusal(notification, channel)
+    if refusal is not None or profile is None:
+        return refusal or DeliveryResult(Outcome.ALREADY_DONE)
+    try:
+        rendered = _render(notification)
+    except ApplicationError as exc:
+        return _fail(notification, f"render error: {exc.message}")
 
-        Notification.objects.filter(pk=notification.pk).update(
-            status=NotificationStatus.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
-        )
-        notification.attempts += 1
-        started_at = timezone.now()
-        try:
-            if channel == "email":
-                profile = user_profile_get(user_id=notification.user_id)
-                assert profile is not None
-                provider_id = breaker.call(
-                    email_send,
-                    message=OutgoingEmail(
-                        notification_id=str(notification.id),
-                        correlation_id=notification.correlation_id,
-                        to=profile.email,
-                        subject=rendered.subject,
-                        body=rendered.body,
-                        html_body=rendered.html_body,
-                    ),
-                )
-                results = None
-            else:
-                results = breaker.call(_send_push, push_messages)
-                provider_id = next((r.message_id for r in results if r.error is None), "")
-        except PermanentDeliveryError as exc:
-            _record(
-                notification,
-                outcome=AttemptOutcome.PERMANENT_ERROR,
-                worker=worker,
-                started_at=started_at,
-                error=exc,
-                template_version=rendered.version,
+    breaker = breaker_get(channel)
+    open_for = breaker_open_remaining(channel)
+    if open_for > 0:
+        # Spread the deferred messages over the moments after the breaker lets a trial through.
+        countdown = float(max(1, round(open_for + random.uniform(0, settings.BREAKER_RESET_SECONDS / 2))))
+        reason = f"deferred: the {channel} provider's circuit breaker is open"
+        _finish(notification, status=NotificationStatus.QUEUED, error=reason)
+        return DeliveryResult(Outcome.RETRY, reason=reason, countdown=countdown)
+
+    push_messages: list[OutgoingPush] = []
+    if channel == "push":
+        push_messages = _push_messages(notification, rendered)
+        if not push_messages:
+            if notification.delivered_device_ids:
+                _finish(notification, status=NotificationStatus.SENT)
+                return DeliveryResult(Outcome.SENT)
+            reason = "the user has no active push device"
+            _finish(notification, status=NotificationStatus.SKIPPED, error=reason)
+            return DeliveryResult(Outcome.SKIPPED, reason=reason)
+
+    Notification.objects.filter(pk=notification.pk).update(
+        status=NotificationStatus.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
+    )
+    notification.attempts += 1
+    started_at = timezone.now()
+    try:
+        if channel == "email":
+            provider_id = breaker.call(
+                email_send,
+                message=OutgoingEmail(
+                    notification_id=str(notification.id),
+                    correlation_id=notification.correlation_id,
+                    to=profile.email,
+                    subject=rendered.subject,
+                    body=rendered.body,
+                    html_body=rendered.html_body,
+                ),
             )
-            return _fail(notification, f"permanent: {exc.reason}")
-        except (
-            TimeoutError,
-            TransientDeliveryError,
-            pybreaker.CircuitBreakerError,
-            SoftTimeLimitExceeded,
-        ) as exc:
-            _record(
-                notification,
-                outcome=AttemptOutcome.TRANSIENT_ERROR,
-                worker=worker,
-                started_at=started_at,
-                error=exc,
-                template_version=rendered.version,
-            )
-            return _transient(notification, exc)
-
-        if results is None:
-            with transaction.atomic():
-                _record(
-                    notification,
-                    outcome=AttemptOutcome.SENT,
-                    worker=worker,
-                    started_at=started_at,
-                    provider_message_id=provider_id,
-                    template_version=rendered.version,
-                )
-                _finish(
-                    notification,
-                    status=NotificationStatus.SENT,
-                    provider_message_id=provider_id,
-                    template_version=rendered.version,
-                )
-            logger.info("notification sent", extra={"notification_id": notification_id, "channel": channel})
-            return DeliveryResult(Outcome.SENT)
-        tokens = {push.device_id: push.token for push in push_messages}
-        return _push_outcome(
-            notification, results, tokens=tokens, worker=worker, started_at=started_at, rendered=rendered
+            results = None
+        else:
+            results = breaker.call(_send_push, push_messages)
+            provider_id = next((r.message_id for r in results if r.error is None), "")
+    except PermanentDeliveryError as exc:
+        _record(
+            notification,
+            outcome=AttemptOutcome.PERMANENT_ERROR,
+            worker=worker,
+            started_at=started_at,
+            error=exc,
+            template_version=rendered.version,
         )
+        return _fail(notification, f"permanent: {exc.reason}")
+    except (
+        TimeoutError,
+        TransientDeliveryError,
+        pybreaker.CircuitBreakerError,
+        SoftTimeLimitExceeded,
+    ) as exc:
+        _record(
+            notification,
+            outcome=AttemptOutcome.TRANSIENT_ERROR,
+            worker=worker,
+            started_at=started_at,
+            error=exc,
+            template_version=rendered.version,
+        )
+        return _transient(notification, exc)
+
+    if results is None:
+        _record_sent(
+            notification, worker=worker, started_at=started_at, provider_message_id=provider_id,
+            template_version=rendered.version,
+        )  # fmt: skip
+        logger.info("notification sent", extra={"notification_id": str(notification.id), "channel": channel})
+        return DeliveryResult(Outcome.SENT)
+    tokens = {push.device_id: push.token for push in push_messages}
+    return _push_outcome(
+        notification, results, tokens=tokens, worker=worker, started_at=started_at, rendered=rendered
+    )
 
 
 def _transient(notification: Notification, exc: Exception) -> DeliveryResult:
