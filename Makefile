@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DJANGO_SETTINGS_MODULE := notifier.settings
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install run test lint format migrate seed
+.PHONY: help install run test lint format migrate seed browser bench chaos load-tools browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,19 @@ format: install ## apply ruff's fixes and formatting
 	ruff check --fix .
 	ruff format .
 
-test: install lint ## lint, then the whole suite against the real PostgreSQL, Redis and RabbitMQ
+browser: ## install Debian's Chromium for the admin's browser test, unless it is there (apt, as root)
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test: install lint browser ## lint, then the whole suite against the real PostgreSQL, Redis and RabbitMQ
 	$(PY) scripts/ensure_test_vhost.py
 	pytest
+
+load-tools: ## install wrk (Debian's package) for make bench, unless it is there (apt, as root)
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
+
+bench: install load-tools ## throughput and latency on this machine beside same-run baselines; writes bench/results/latest.json
+	$(PY) bench/run.py
+
+chaos: install ## the fault scenarios at full size against the real system, with what became of every notification
+	$(PY) scripts/ensure_test_vhost.py
+	CHAOS_SCALE=full pytest -m chaos -q

@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from notifications.channels.breakers import breaker_cached_states_forget
 from users.tests.factories import UserFactory
 
 
@@ -13,6 +14,7 @@ from users.tests.factories import UserFactory
 def _clean_redis():
     """Each test starts with an empty Redis test database (REDIS_URL points the suite at its own)."""
     get_redis_connection("default").flushdb()
+    breaker_cached_states_forget()
     yield
 
 

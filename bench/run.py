@@ -307,7 +307,7 @@ def main() -> int:
             FIREBASE_CREDENTIALS=str(credentials),
             FCM_ENDPOINT=fcm.endpoint,
             PUSH_PROVIDER="auto",
-            API_RATE_LIMIT_DISABLED="1",
+            NOTIFICATION_RATE_LIMIT_PER_MINUTE="0",
         )
     )
     RESULTS.mkdir(parents=True, exist_ok=True)

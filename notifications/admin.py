@@ -1,13 +1,32 @@
-"""Operations in the admin: follow a notification's attempts, retry failed ones."""
+"""Operations in the admin: follow a notification's timeline, retry failed ones, and the operations page
+(queue and dead-letter queue depths, outbox backlog, circuit breakers, dead letters to replay)."""
 
+import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.views.decorators.http import require_POST
 
 from notifications.models import DeliveryAttempt, Notification, NotificationStatus, OutboxEntry
-from notifications.services.dlq import notification_requeue
+from notifications.selectors import (
+    BROKER_ERRORS,
+    breaker_states,
+    broker_queue_depths,
+    notification_timeline,
+    outbox_backlog_get,
+)
+from notifications.services.dlq import dlq_list, dlq_replay, notification_requeue
+
+# The operations page lists at most this many dead letters (reading one is a broker round trip).
+DEAD_LETTERS_SHOWN = 100
 
 
 class DeliveryAttemptInline(admin.TabularInline):
@@ -28,6 +47,10 @@ class DeliveryAttemptInline(admin.TabularInline):
         return False
 
 
+_SUMMARY_FIELDS = ["id", "status", "notification_type", "user", "template_code", "correlation_id", "error"]
+_TIME_FIELDS = ["created_at", "queued_at", "sent_at", "delivered_at", "failed_at", "updated_at"]
+
+
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
     list_display = ["id", "notification_type", "status", "user", "template_code", "attempts", "created_at"]
@@ -37,7 +60,22 @@ class NotificationAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     inlines = [DeliveryAttemptInline]
     actions = ["retry_notifications"]
-    readonly_fields = [f.name for f in Notification._meta.fields]
+    readonly_fields = [*(f.name for f in Notification._meta.fields), "timeline"]
+    fieldsets = [
+        (None, {"fields": tuple(_SUMMARY_FIELDS)}),
+        ("Timeline", {"fields": ["timeline"]}),
+        ("Times", {"fields": tuple(_TIME_FIELDS)}),
+        (
+            "Request and delivery",
+            {
+                "fields": tuple(
+                    f.name
+                    for f in Notification._meta.fields
+                    if f.name not in {*_SUMMARY_FIELDS, *_TIME_FIELDS}
+                )
+            },
+        ),
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -45,13 +83,101 @@ class NotificationAdmin(admin.ModelAdmin):
     @admin.action(description="Retry the selected failed notifications")
     def retry_notifications(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         failed = list(queryset.filter(status=NotificationStatus.FAILED))
-        queued = sum(1 for notification in failed if notification_requeue(notification=notification))
+        for notification in failed:
+            notification_requeue(notification=notification)
         self.message_user(
             request,
-            f"{len(failed)} failed notification(s) requeued ({queued} published now, the rest by the relay); "
+            f"{len(failed)} failed notification(s) requeued; "
             f"{queryset.count() - len(failed)} not failed, left alone.",
             messages.SUCCESS,
         )
+
+    @admin.display(description="Timeline")
+    def timeline(self, obj: Notification) -> SafeString:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (e.at.isoformat(timespec="milliseconds"), e.event, e.outcome, e.detail, e.worker)
+                for e in notification_timeline(notification=obj)
+            ),
+        )
+        return format_html(
+            '<table class="notification-timeline"><thead><tr><th>Time</th><th>Event</th><th>Outcome</th>'
+            "<th>Error or detail</th><th>Worker</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    # The operations page: /admin/notifications/notification/operations/
+
+    def get_urls(self) -> list[URLPattern]:
+        info = self.opts.app_label, self.opts.model_name
+        own = [
+            path(
+                "operations/",
+                self.admin_site.admin_view(self.operations_view),
+                name="{}_{}_operations".format(*info),
+            ),
+            path(
+                "operations/replay/",
+                self.admin_site.admin_view(require_POST(self.replay_view)),
+                name="{}_{}_replay".format(*info),
+            ),
+        ]
+        return own + super().get_urls()  # before the catch-all "<path:object_id>/"
+
+    def operations_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        broker_error = ""
+        try:
+            depths = broker_queue_depths(timeout=settings.METRICS_BROKER_TIMEOUT_SECONDS)
+            dead_letters = dlq_list(limit=DEAD_LETTERS_SHOWN)
+        except BROKER_ERRORS as exc:
+            depths, dead_letters = [], []
+            broker_error = f"{exc.__class__.__name__}: {exc}"
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Operations",
+            "opts": self.opts,
+            "queues": [depth for depth in depths if not depth.dead_letter],
+            "dead_letter_queues": [depth for depth in depths if depth.dead_letter],
+            "broker_error": broker_error,
+            "outbox_backlog": outbox_backlog_get(),
+            "breakers": breaker_states(),
+            "dead_letters": dead_letters,
+            "dead_letters_shown": DEAD_LETTERS_SHOWN,
+            "can_replay": self.has_change_permission(request),
+        }
+        return TemplateResponse(request, "admin/notifications/operations.html", context)
+
+    def replay_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        operations_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_operations")
+        raw_id = request.POST.get("notification_id", "")
+        notification_ids: set[str] | None = None
+        if raw_id:
+            try:
+                notification_ids = {str(uuid.UUID(raw_id))}
+            except ValueError:
+                self.message_user(request, "Not a notification id.", messages.ERROR)
+                return HttpResponseRedirect(operations_url)
+        try:
+            report = dlq_replay(notification_ids=notification_ids)
+        except BROKER_ERRORS as exc:
+            self.message_user(request, f"The broker is unavailable: {exc}", messages.ERROR)
+            return HttpResponseRedirect(operations_url)
+        if notification_ids and not (report.replayed or report.skipped):
+            self.message_user(request, f"{raw_id} is no longer in a dead-letter queue.", messages.WARNING)
+        else:
+            self.message_user(
+                request,
+                f"{len(report.replayed)} dead letter(s) replayed; "
+                f"{len(report.skipped)} dropped (their notification was already sent, or is gone).",
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(operations_url)
 
 
 @admin.register(OutboxEntry)

@@ -23,6 +23,7 @@ from notifications.services.accept import notification_accept
 from notifications.services.status import notification_status_update
 from notifier.api.errors import ApplicationError
 from notifier.api.permissions import IsAuthenticatedCaller, IsServiceOrStaff, is_privileged, is_service
+from notifier.api.throttling import NotificationSendThrottle
 
 
 def caller_of(request: Request) -> str:
@@ -39,6 +40,7 @@ def _viewer_scope(request: Request) -> Any:
 class NotificationListCreateApi(generics.ListAPIView):
     filterset_class = NotificationFilter
     serializer_class = NotificationSerializer
+    throttle_classes = [NotificationSendThrottle]  # counts POSTs only
 
     def get_permissions(self) -> list[Any]:
         return [IsServiceOrStaff()] if self.request.method == "POST" else [IsAuthenticatedCaller()]
@@ -64,6 +66,7 @@ class NotificationListCreateApi(generics.ListAPIView):
                 NotificationAcceptedSerializer, description="A repeat of an earlier request"
             ),
             409: OpenApiResponse(description="The request_id was used with a different body"),
+            429: OpenApiResponse(description="Over NOTIFICATION_RATE_LIMIT_PER_MINUTE; see Retry-After"),
         },
     )
     def post(self, request: Request) -> Response:
@@ -114,7 +117,10 @@ class StatusCallbackApi(APIView):
         summary="Report a provider's delivery outcome for a notification",
         tags=["notifications"],
         request=StatusCallbackSerializer,
-        responses=NotificationSerializer,
+        responses={
+            200: NotificationSerializer,
+            409: OpenApiResponse(description="The notification's status cannot move to this one"),
+        },
     )
     def post(self, request: Request) -> Response:
         serializer = StatusCallbackSerializer(data=request.data)

@@ -1,7 +1,19 @@
 import django_filters
+from django import forms
 
 from notifications.models import Notification, NotificationStatus
 from templates_app.models import NotificationType
+
+
+class StrictFilterForm(forms.Form):
+    """A filter given with an empty value (`?user_id=`) is a 400, not silently no filter."""
+
+    def clean(self) -> dict:
+        cleaned = super().clean() or {}
+        for name in self.fields:
+            if name in self.data and not str(self.data.get(name) or "").strip():
+                self.add_error(name, "Give a value, or leave the filter out.")
+        return cleaned
 
 
 class NotificationFilter(django_filters.FilterSet):
@@ -13,4 +25,5 @@ class NotificationFilter(django_filters.FilterSet):
 
     class Meta:
         model = Notification
+        form = StrictFilterForm
         fields = ["user_id", "status", "notification_type", "created_after", "created_before"]

@@ -46,6 +46,8 @@ class Notification(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     transient_failures = models.PositiveIntegerField(default=0)
     template_version = models.PositiveIntegerField(null=True, blank=True)
+    # The worker process ("host:pid") that last claimed it for sending.
+    claimed_by = models.CharField(max_length=255, blank=True, default="")
     provider_message_id = models.CharField(max_length=255, blank=True, default="")
     # Push: device ids already sent to, so a retry after a partial failure sends only to the rest.
     delivered_device_ids = models.JSONField(default=list)

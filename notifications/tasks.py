@@ -2,10 +2,11 @@
 ack (return), retry (publish again after a countdown) or dead-letter (reject without requeue)."""
 
 import logging
+import os
 
 from celery import Task, shared_task
 from celery.exceptions import Reject
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 
 from notifications.services.delivery import DeliveryResult, Outcome, delivery_send, retry_countdown
 from notifier.logging import correlation_id_set
@@ -17,10 +18,16 @@ def _deliver(task: Task, notification_id: str, channel: str) -> str:
     correlation_id_set(getattr(task.request, "x_correlation_id", None) or None)
     try:
         result: DeliveryResult = delivery_send(
-            notification_id=notification_id, channel=channel, worker=task.request.hostname or "worker"
+            notification_id=notification_id,
+            channel=channel,
+            worker=f"{task.request.hostname}:{os.getpid()}",
+            # Set by RabbitMQ on quorum queues: how often this message was handed out and not acked.
+            delivery_count=int(vars(task.request).get("x-delivery-count") or 0),
         )
     except (OperationalError, InterfaceError) as exc:
-        # The database is unreachable: nothing was recorded; try the whole delivery again later.
+        # The database is unreachable: nothing was recorded; try the whole delivery again later, on a
+        # new connection (this one is broken, and connections are reused across tasks).
+        connection.close()
         logger.warning("database unavailable during delivery", extra={"notification_id": notification_id})
         raise task.retry(
             countdown=retry_countdown(failures=min(task.request.retries + 1, 6)), exc=exc

@@ -13,6 +13,8 @@ from typing import Any
 from celery import Celery, signals
 from kombu import Connection, Exchange, Queue
 
+from notifier.worker_metrics import worker_metrics_connect
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "notifier.settings")
 
 EXCHANGE_NAME = "notifications"
@@ -113,5 +115,8 @@ def _declare_topology_at_start(**kwargs: Any) -> None:
 
     topology_declare(broker_url=settings.CELERY_BROKER_URL, delivery_limit=settings.BROKER_DELIVERY_LIMIT)
 
+
+# Each worker serves its pool's metrics on WORKER_METRICS_PORT (notifier/worker_metrics.py).
+worker_metrics_connect()
 
 app.autodiscover_tasks()

@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from notifier.api import views as api_views
+from notifier.metrics import metrics_view
 
 api_v1 = [
     path("auth/", include("users.urls_auth")),
@@ -17,6 +18,7 @@ api_v1 = [
 urlpatterns = [
     path("health", api_views.health, name="health"),
     path("ready", api_views.ready, name="ready"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -1,15 +1,25 @@
 #!/usr/bin/env python
 """Gives the test suite a RabbitMQ virtual host of its own, so a running `make run` never shares its queues.
 
-Uses `rabbitmqctl` when this machine has it (the broker runs locally); otherwise the suite uses the
-broker URL it is given as it is.
+Uses `rabbitmqctl` when this machine has it (the broker runs locally, or CI's wrapper runs it in the
+broker's container); otherwise the suite uses the broker URL it is given as it is. The vhost is opened to
+the user of CELERY_BROKER_URL when that is set (CI connects as its own user), else to `guest`.
 """
 
+import os
 import shutil
 import subprocess
 import sys
+from urllib.parse import unquote, urlsplit
 
 VHOST = "notifier_test"
+
+
+def broker_user() -> str:
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    # A cluster is several URLs separated by ';': they share their users.
+    username = urlsplit(url.split(";")[0].strip()).username if url else None
+    return unquote(username) if username else "guest"
 
 
 def main() -> int:
@@ -20,10 +30,11 @@ def main() -> int:
     listed = subprocess.run([rabbitmqctl, "-q", "list_vhosts"], capture_output=True, text=True, timeout=60)
     if VHOST not in listed.stdout.split():
         subprocess.run([rabbitmqctl, "-q", "add_vhost", VHOST], check=True, timeout=60)
+    user = broker_user()
     subprocess.run(
-        [rabbitmqctl, "-q", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"], check=True, timeout=60
+        [rabbitmqctl, "-q", "set_permissions", "-p", VHOST, user, ".*", ".*", ".*"], check=True, timeout=60
     )
-    print(f"RabbitMQ vhost {VHOST!r} ready")
+    print(f"RabbitMQ vhost {VHOST!r} ready for {user!r}")
     return 0
 
 

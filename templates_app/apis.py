@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from notifier.api.pagination import EnvelopePagination
 from notifier.api.permissions import IsAuthenticatedCaller, IsServiceOrStaff
+from notifier.api.validation import query_params_of
 from templates_app import selectors, services
 from templates_app.rendering import template_render
 from templates_app.serializers import (
@@ -48,7 +49,7 @@ class _ReadOpenWriteRestricted(APIView):
 
 
 def _query(serializer_class: type, request: Request) -> dict[str, Any]:
-    serializer = serializer_class(data=request.query_params)
+    serializer = serializer_class(data=query_params_of(request))
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
 

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from notifier.api.pagination import EnvelopePagination
 from notifier.api.permissions import IsAuthenticatedCaller, IsServiceOrStaff, is_privileged
+from notifier.api.validation import query_params_of
 from users.models import User
 from users.selectors import device_list, preferences_normalized, user_get, user_list
 from users.serializers import (
@@ -29,7 +30,7 @@ from users.serializers import (
     PreferencesOutputSerializer,
     PreferencesSerializer,
     RefreshInputSerializer,
-    StrictCharField,
+    StrictEmailField,
     TokenPairOutputSerializer,
     UserCreateInputSerializer,
     UserOutputSerializer,
@@ -84,7 +85,7 @@ def _validated(serializer_class: type[serializers.Serializer], request: Request,
 
 
 class UserListFilterSerializer(serializers.Serializer):
-    email = StrictCharField(max_length=254, required=False, allow_blank=True)
+    email = StrictEmailField(max_length=254, required=False)
 
 
 class UserListCreateApi(APIView):
@@ -101,7 +102,7 @@ class UserListCreateApi(APIView):
         responses={200: UserOutputSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
-        filters = UserListFilterSerializer(data=request.query_params)
+        filters = UserListFilterSerializer(data=query_params_of(request))
         filters.is_valid(raise_exception=True)
         email = filters.validated_data.get("email") or None
         return _paginated(request, self, user_list(email=email), UserOutputSerializer)
@@ -255,7 +256,11 @@ class LoginApi(APIView):
         ),
         tags=[AUTH_TAG],
         request=LoginInputSerializer,
-        responses={200: TokenPairOutputSerializer, 401: OpenApiResponse(description="Invalid credentials")},
+        responses={
+            200: TokenPairOutputSerializer,
+            401: OpenApiResponse(description="Invalid credentials"),
+            429: OpenApiResponse(description="Too many attempts; see Retry-After"),
+        },
         auth=[],
     )
     def post(self, request: Request) -> Response:

@@ -1,5 +1,6 @@
 """Circuit breakers around the providers; their state lives in Redis, shared by every worker process."""
 
+import time
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -7,23 +8,66 @@ import pybreaker
 from django.conf import settings
 from django_redis import get_redis_connection
 
-from notifications.channels.base import PermanentDeliveryError
+from notifications.channels.base import PermanentDeliveryError, RecipientDeferredError
+
+# How long a process trusts the breaker state it last read from Redis. Every delivery consults the
+# breaker several times; a change made by another process is seen within this delay.
+STATE_CACHE_SECONDS = 0.5
+
+
+class SharedCircuitStorage(pybreaker.CircuitRedisStorage):
+    """pybreaker's Redis storage, with reads of the state cached briefly in the process, and the
+    failure counter reset only when a failure may have set it (not on every success)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            pybreaker.STATE_CLOSED, get_redis_connection("default"), namespace=f"notifier:breaker:{name}"
+        )
+        self._cached_state: str | None = None
+        self._cached_until = 0.0
+        self._counter_dirty = True
+
+    @property  # type: ignore[override]
+    def state(self) -> str:
+        now = time.monotonic()
+        if self._cached_state is None or now >= self._cached_until:
+            self._cached_state = super().state
+            self._cached_until = now + STATE_CACHE_SECONDS
+        return self._cached_state
+
+    @state.setter
+    def state(self, state: str) -> None:
+        pybreaker.CircuitRedisStorage.state.fset(self, state)  # type: ignore[attr-defined]
+        self._cached_state, self._cached_until = str(state), time.monotonic() + STATE_CACHE_SECONDS
+
+    def increment_counter(self) -> None:
+        self._counter_dirty = True
+        super().increment_counter()
+
+    def reset_counter(self) -> None:
+        # pybreaker resets the shared failure counter after every success; the counter is almost always
+        # 0 already, and the write would cost a round trip per delivery. So a process writes it after a
+        # failure it counted itself, and otherwise at most once every STATE_CACHE_SECONDS: failures
+        # counted by other processes are still cleared by a success within that delay.
+        now = time.monotonic()
+        if self._counter_dirty or now >= self._cached_until:
+            super().reset_counter()
+            self._counter_dirty = False
 
 
 @cache
-def _storage(name: str) -> pybreaker.CircuitRedisStorage:
-    return pybreaker.CircuitRedisStorage(
-        pybreaker.STATE_CLOSED, get_redis_connection("default"), namespace=f"notifier:breaker:{name}"
-    )
+def _storage(name: str) -> SharedCircuitStorage:
+    return SharedCircuitStorage(name)
 
 
 @cache
 def breaker_get(name: str) -> pybreaker.CircuitBreaker:
-    """One breaker per provider kind. Permanent errors (a refused recipient) do not count against it."""
+    """One breaker per provider kind. Errors about one recipient (refused, or deferred) do not count
+    against it: they say nothing about the provider's health."""
     return pybreaker.CircuitBreaker(
         fail_max=settings.BREAKER_FAIL_MAX,
         reset_timeout=settings.BREAKER_RESET_SECONDS,
-        exclude=[PermanentDeliveryError],
+        exclude=[PermanentDeliveryError, RecipientDeferredError],
         state_storage=_storage(name),
         name=name,
     )
@@ -47,3 +91,11 @@ def breaker_open_remaining(name: str) -> float:
 
 def breaker_state(name: str) -> str:
     return str(breaker_get(name).current_state)
+
+
+def breaker_cached_states_forget() -> None:
+    """Drops this process's cached breaker states (e.g. after Redis was flushed)."""
+    for name in ("email", "push"):
+        storage = _storage(name)
+        storage._cached_state = None
+        storage._counter_dirty = True

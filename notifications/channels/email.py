@@ -14,7 +14,12 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 
-from notifications.channels.base import OutgoingEmail, PermanentDeliveryError, TransientDeliveryError
+from notifications.channels.base import (
+    OutgoingEmail,
+    PermanentDeliveryError,
+    RecipientDeferredError,
+    TransientDeliveryError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +78,7 @@ def _classify(exc: Exception) -> Exception:
         detail = "; ".join(f"{code} {msg.decode(errors='replace')}" for code, msg in exc.recipients.values())
         if any(code >= 500 for code in codes):
             return PermanentDeliveryError(f"recipient refused: {detail}")
-        return TransientDeliveryError(f"recipient deferred: {detail}")
+        return RecipientDeferredError(f"recipient deferred: {detail}")
     if isinstance(exc, smtplib.SMTPDataError) and exc.smtp_code >= 500:
         return PermanentDeliveryError(f"message refused: {exc.smtp_code} {exc.smtp_error!r}")
     if isinstance(exc, smtplib.SMTPResponseException):

@@ -12,6 +12,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from redis.exceptions import RedisError
 
+from notifications.metrics import notification_accepted
 from notifications.models import Notification, NotificationStatus, OutboxEntry
 from notifier.api.errors import ApplicationError
 from templates_app.rendering import template_variables_missing
@@ -162,6 +163,7 @@ def notification_accept(
         return _repeat_of(existing, request_hash)
 
     _remember(key, notification.id)
+    notification_accepted(channel=notification_type, status=notification.status)
     logger.info(
         "notification accepted",
         extra={"notification_id": str(notification.id), "status": notification.status},

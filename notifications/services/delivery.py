@@ -10,6 +10,7 @@ worker dying after the provider accepted the message and before the commit that 
 import enum
 import logging
 import random
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -33,6 +34,7 @@ from notifications.channels.base import (
 from notifications.channels.breakers import breaker_get, breaker_open_remaining
 from notifications.channels.email import email_send
 from notifications.channels.push import push_provider_get
+from notifications.metrics import delivery_finished, provider_error
 from notifications.models import (
     FINAL_STATUSES,
     AttemptOutcome,
@@ -50,6 +52,7 @@ from users.services import device_deactivate
 logger = logging.getLogger(__name__)
 
 BUSY_RETRY_SECONDS = 5.0  # whole seconds: see retry_countdown
+BUSY_WAIT_SECONDS = 3.0
 
 
 class Outcome(enum.StrEnum):
@@ -88,7 +91,9 @@ def _lock_and_load(notification_id: str) -> tuple[Notification | None, bool]:
     `_unlock` after the outcome is committed, or by PostgreSQL itself if this process dies.
     """
     table = Notification._meta.db_table
-    sql = f"SELECT *, pg_try_advisory_lock(hashtextextended(id::text, 0)) AS locked FROM {table} WHERE id = %s"  # noqa: S608
+    sql = (
+        f"SELECT *, pg_try_advisory_lock(hashtextextended(id::text, 0)) AS locked FROM {table} WHERE id = %s"  # noqa: S608
+    )
     rows = list(Notification.objects.raw(sql, [notification_id]))
     if not rows:
         return None, False
@@ -155,6 +160,7 @@ def _record_sent(
                 NotificationStatus.SENT, provider_message_id[:255], template_version, notification.id,
             ],
         )  # fmt: skip
+    _observe_end(notification, status=NotificationStatus.SENT, at=timezone.now())
 
 
 def _finish(
@@ -167,6 +173,16 @@ def _finish(
     Notification.objects.filter(pk=notification.pk).update(
         status=status, error=error, updated_at=now, **fields
     )
+    if status in _END_STATES:
+        _observe_end(notification, status=status, at=now)
+
+
+_END_STATES = frozenset({NotificationStatus.SENT, NotificationStatus.FAILED, NotificationStatus.SKIPPED})
+
+
+def _observe_end(notification: Notification, *, status: str, at: Any) -> None:
+    latency = (at - notification.created_at).total_seconds() if status == NotificationStatus.SENT else None
+    delivery_finished(channel=notification.notification_type, status=str(status), latency_seconds=latency)
 
 
 def _fail(notification: Notification, reason: str) -> DeliveryResult:
@@ -239,15 +255,35 @@ def _refusal(notification: Notification, channel: str) -> tuple[UserProfile | No
     return profile, None
 
 
-def delivery_send(*, notification_id: str, channel: str, worker: str) -> DeliveryResult:
-    """Delivers one notification once. The task maps the result to ack, retry or dead-letter."""
+def delivery_send(
+    *, notification_id: str, channel: str, worker: str, delivery_count: int = 0
+) -> DeliveryResult:
+    """Delivers one notification once. The task maps the result to ack, retry or dead-letter.
+
+    `delivery_count` is how many times the broker already handed this message out without an ack
+    (a worker crashed or was killed holding it). On the last delivery RabbitMQ allows, the message is a
+    poison: it is failed with that reason and dead-lettered instead of crashing another worker.
+    """
     notification, locked = _lock_and_load(notification_id)
+    # A redelivery right after a worker died can find the lock not yet released by the dead worker's
+    # database session, and a duplicate message can meet a delivery in progress: wait a moment in
+    # this delivery (a retry would be a new message, losing the broker's count of crashed deliveries).
+    deadline = time.monotonic() + BUSY_WAIT_SECONDS
+    while notification is not None and not locked and time.monotonic() < deadline:
+        time.sleep(0.1)
+        notification, locked = _lock_and_load(notification_id)
     if notification is None:
         return DeliveryResult(Outcome.ALREADY_DONE, reason="no such notification")
     correlation_id_set(notification.correlation_id or None)
     if not locked:
         return DeliveryResult(Outcome.BUSY, reason="held by another worker", countdown=BUSY_RETRY_SECONDS)
     try:
+        finished = notification.status in FINAL_STATUSES or notification.status == NotificationStatus.FAILED
+        if delivery_count >= settings.BROKER_DELIVERY_LIMIT and not finished:
+            return _fail(
+                notification,
+                f"poison: delivered {delivery_count} times without completing (the worker died each time)",
+            )
         return _deliver_locked(notification, channel=channel, worker=worker)
     finally:
         _unlock(notification)
@@ -283,7 +319,10 @@ def _deliver_locked(notification: Notification, *, channel: str, worker: str) ->
             return DeliveryResult(Outcome.SKIPPED, reason=reason)
 
     Notification.objects.filter(pk=notification.pk).update(
-        status=NotificationStatus.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
+        status=NotificationStatus.SENDING,
+        attempts=F("attempts") + 1,
+        claimed_by=worker[:255],
+        updated_at=timezone.now(),
     )
     notification.attempts += 1
     started_at = timezone.now()
@@ -305,6 +344,7 @@ def _deliver_locked(notification: Notification, *, channel: str, worker: str) ->
             results = breaker.call(_send_push, push_messages)
             provider_id = next((r.message_id for r in results if r.error is None), "")
     except PermanentDeliveryError as exc:
+        provider_error(channel=channel, error_class=type(exc).__name__)
         _record(
             notification,
             outcome=AttemptOutcome.PERMANENT_ERROR,
@@ -320,6 +360,7 @@ def _deliver_locked(notification: Notification, *, channel: str, worker: str) ->
         pybreaker.CircuitBreakerError,
         SoftTimeLimitExceeded,
     ) as exc:
+        provider_error(channel=channel, error_class=type(exc).__name__)
         _record(
             notification,
             outcome=AttemptOutcome.TRANSIENT_ERROR,
@@ -344,8 +385,15 @@ def _deliver_locked(notification: Notification, *, channel: str, worker: str) ->
 
 
 def _transient(notification: Notification, exc: Exception) -> DeliveryResult:
-    failures = notification.transient_failures + 1
     reason = exc.reason if isinstance(exc, DeliveryError) else f"{exc.__class__.__name__}: {exc}"
+    if isinstance(exc, pybreaker.CircuitBreakerError):
+        # This call tripped the breaker, or was the half-open trial that failed: the provider is down,
+        # which is not this notification's fault, so it is deferred without spending its retry budget.
+        reason = f"deferred: the {notification.notification_type} provider's circuit breaker opened"
+        _finish(notification, status=NotificationStatus.QUEUED, error=reason)
+        countdown = settings.BREAKER_RESET_SECONDS + random.uniform(0, settings.BREAKER_RESET_SECONDS / 2)
+        return DeliveryResult(Outcome.RETRY, reason=reason, countdown=float(max(1, round(countdown))))
+    failures = notification.transient_failures + 1
     if failures > settings.DELIVERY_MAX_RETRIES:
         return _fail(notification, f"retries exhausted after {failures} transient failures; last: {reason}")
     _finish(
@@ -370,6 +418,9 @@ def _push_outcome(
     rendered: RenderedTemplate,
 ) -> DeliveryResult:
     delivered = [r for r in results if r.error is None]
+    for result in results:
+        if result.error is not None:
+            provider_error(channel="push", error_class=type(result.error).__name__)
     for result in results:
         if result.token_invalid:
             device_deactivate(token=tokens[result.device_id], reason=str(result.error))

@@ -246,3 +246,17 @@ def push_template(db: Any) -> Any:
     template.active_version = version
     template.save()
     return template
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from notifications.tests import test_chaos
+
+    if not test_chaos.RESULTS:
+        return
+    terminalreporter.section("chaos: what became of every notification")
+    terminalreporter.write_line(
+        f"{'scenario':42} {'accepted':>8} {'delivered':>9} {'lost':>5} {'duplicated':>10} {'faults':>6}  note"
+    )
+    for t in test_chaos.RESULTS:
+        counts = f"{t.accepted:>8} {t.delivered:>9} {t.lost:>5} {t.duplicated:>10} {t.faults:>6}"
+        terminalreporter.write_line(f"{t.scenario:42} {counts}  {t.note}")

@@ -1,14 +1,40 @@
 """Service callers authenticate with `X-API-Key`; the key is hashed at rest and revocable."""
 
+import hashlib
+import time
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
-from rest_framework_api_key.models import APIKey
+from rest_framework_api_key.models import AbstractAPIKey, APIKey
 from rest_framework_api_key.permissions import KeyParser
+
+# A key verified in the last few seconds is trusted without a query: every service request carries
+# one. Revoking a key therefore takes effect within API_KEY_CACHE_SECONDS. Keyed by a digest of the
+# whole key, so only a caller holding the exact key benefits from the entry.
+_verified: dict[str, tuple[float, AbstractAPIKey]] = {}
+_VERIFIED_MAX = 1024
+
+
+def _valid_key(key: str) -> AbstractAPIKey:
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    now = time.monotonic()
+    cached = _verified.get(digest)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    try:
+        api_key = APIKey.objects.get_from_key(key)
+    except APIKey.DoesNotExist:
+        _verified.pop(digest, None)
+        raise AuthenticationFailed("Invalid or revoked API key.") from None
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[digest] = (now + settings.API_KEY_CACHE_SECONDS, api_key)
+    return api_key
 
 
 class APIKeyAuthentication(BaseAuthentication):
@@ -20,10 +46,7 @@ class APIKeyAuthentication(BaseAuthentication):
         key = self.key_parser.get(request._request)
         if not key:
             return None
-        try:
-            api_key = APIKey.objects.get_from_key(key)
-        except APIKey.DoesNotExist:
-            raise AuthenticationFailed("Invalid or revoked API key.") from None
+        api_key = _valid_key(key)
         if api_key.has_expired:
             raise AuthenticationFailed("This API key has expired.")
         return AnonymousUser(), api_key

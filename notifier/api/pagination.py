@@ -1,10 +1,15 @@
 """`?page=&limit=` pagination; the envelope's `meta` carries the totals."""
 
+import re
 from typing import Any
 
 from django.conf import settings
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
+
+_POSITIVE_INTEGER = re.compile(r"^[1-9][0-9]{0,17}$")
 
 
 class EnvelopePagination(PageNumberPagination):
@@ -14,6 +19,15 @@ class EnvelopePagination(PageNumberPagination):
     @property
     def max_page_size(self) -> int:  # type: ignore[override]
         return settings.PAGINATION_MAX_LIMIT
+
+    def get_page_size(self, request: Request) -> int | None:
+        """`limit`: a whole number from 1 (400 otherwise), capped at PAGINATION_MAX_LIMIT."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not _POSITIVE_INTEGER.match(raw):
+            raise ValidationError({self.page_size_query_param: ["A whole number from 1."]})
+        return min(int(raw), self.max_page_size)
 
     def get_paginated_response(self, data: Any) -> Response:
         assert self.page is not None and self.request is not None

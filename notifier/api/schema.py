@@ -43,6 +43,41 @@ def _success_envelope(data_schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Every response carries the request's correlation id (CorrelationIdMiddleware).
+CORRELATION_HEADER = {
+    "X-Correlation-ID": {
+        "description": "The request's correlation id: the caller's `X-Correlation-ID` if well-formed, else a "
+        "generated one. Stamped on every log line and on the notification.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+
+# Errors any operation can answer, by who can meet them: everyone, authenticated operations, bodies.
+# Rate-limited operations document their 429 themselves; every error body is the error envelope.
+COMMON_ERRORS = (
+    ("400", "Invalid input"),
+    ("404", "Not found"),
+    ("406", "The Accept header asks for something other than JSON"),
+    ("503", "A dependency is unavailable"),
+)
+AUTH_ERRORS = (("401", "Not authenticated"), ("403", "Not allowed"))
+BODY_ERRORS = (("413", "Body larger than API_MAX_BODY_BYTES"), ("415", "Body not JSON"))
+# Pagination parameters are whole numbers from 1 (`limit` above PAGINATION_MAX_LIMIT is capped).
+PAGE_PARAMETERS = ("page", "limit")
+
+
+def _requires_auth(operation: dict[str, Any]) -> bool:
+    return any(requirement for requirement in operation.get("security") or [])
+
+
 def envelope_postprocessing_hook(result: dict[str, Any], generator: Any, **kwargs: Any) -> dict[str, Any]:
     result.setdefault("components", {}).setdefault("schemas", {})["ErrorEnvelope"] = ERROR_ENVELOPE
     error_ref = {"$ref": "#/components/schemas/ErrorEnvelope"}
@@ -50,24 +85,27 @@ def envelope_postprocessing_hook(result: dict[str, Any], generator: Any, **kwarg
         for operation in path_item.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            for code, response in operation["responses"].items():
-                content = response.get("content", {}).get("application/json")
-                if content is None:
-                    continue
-                if str(code).startswith(("4", "5")):
-                    content["schema"] = error_ref
-                else:
-                    content["schema"] = _success_envelope(content.get("schema", {}))
-            for code, description in (
-                ("400", "Invalid input"),
-                ("401", "Not authenticated"),
-                ("403", "Not allowed"),
-                ("404", "Not found"),
-                ("413", "Body too large"),
-                ("429", "Rate limited"),
-                ("503", "A dependency is unavailable"),
-            ):
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query" and parameter.get("name") in PAGE_PARAMETERS:
+                    parameter["schema"] = {"type": "integer", "minimum": 1}
+            errors = list(COMMON_ERRORS)
+            if _requires_auth(operation):
+                errors += AUTH_ERRORS
+            if "requestBody" in operation:
+                errors += BODY_ERRORS
+            for code, description in errors:
                 operation["responses"].setdefault(
                     code, {"description": description, "content": {"application/json": {"schema": error_ref}}}
                 )
+            for code, response in operation["responses"].items():
+                if str(code).startswith(("4", "5")):
+                    response["content"] = {"application/json": {"schema": error_ref}}
+                else:
+                    content = response.get("content", {}).get("application/json")
+                    if content is not None:
+                        content["schema"] = _success_envelope(content.get("schema", {}))
+                headers = response.setdefault("headers", {})
+                headers.update(CORRELATION_HEADER)
+                if str(code) == "429":
+                    headers.update(RETRY_AFTER_HEADER)
     return result

@@ -44,3 +44,12 @@ class JSONObjectField(serializers.DictField):
         if size > self.max_bytes:
             raise serializers.ValidationError(f"At most {self.max_bytes} bytes of JSON.")
         return data
+
+
+def query_params_of(request: Any) -> dict[str, str]:
+    """The query string as a plain dict (the last value of a repeated key).
+
+    DRF reads a QueryDict as HTML form input, where an empty optional value counts as absent; read as
+    plain data, `?code=` is validated as the empty value it is (a 400), as the schema says.
+    """
+    return {key: request.query_params[key] for key in request.query_params}

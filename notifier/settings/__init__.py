@@ -6,3 +6,4 @@ from notifier.settings.cache import *  # noqa: F403
 from notifier.settings.celery import *  # noqa: F403
 from notifier.settings.delivery import *  # noqa: F403
 from notifier.settings.logging import *  # noqa: F403
+from notifier.settings.metrics import *  # noqa: F403

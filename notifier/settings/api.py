@@ -26,6 +26,8 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
+# A verified key is trusted this long per process without a query; revocation takes effect within it.
+API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 
 # The development default is flagged by `manage.py check --deploy` (notifier.W001).
 JWT_SECRET_DEVELOPMENT_DEFAULT = "notifier-development-jwt-secret-change-me"  # noqa: S105 - flagged by check --deploy
@@ -47,6 +49,8 @@ SIMPLE_JWT = {
 LOGIN_RATE_LIMIT_PER_ACCOUNT = env.int("LOGIN_RATE_LIMIT_PER_ACCOUNT", default=5)
 LOGIN_RATE_LIMIT_PER_ADDRESS = env.int("LOGIN_RATE_LIMIT_PER_ADDRESS", default=20)
 LOGIN_RATE_LIMIT_WINDOW_SECONDS = env.int("LOGIN_RATE_LIMIT_WINDOW_SECONDS", default=300)
+# Sends (POST /api/v1/notifications/) per API key, or per staff user, per minute; 0 disables the limit.
+NOTIFICATION_RATE_LIMIT_PER_MINUTE = env.int("NOTIFICATION_RATE_LIMIT_PER_MINUTE", default=6000)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "notifier API",

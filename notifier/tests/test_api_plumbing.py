@@ -86,6 +86,31 @@ def test_oversized_body_is_413_before_parsing(service_client):
 
 
 @pytest.mark.django_db
+def test_a_chunked_body_without_content_length_is_never_read(service_client, settings):
+    """Without Content-Length (Transfer-Encoding: chunked) Django reads no body at all, so a large one
+    cannot slip past the size limit: the request arrives empty and fails validation."""
+    from django.test.client import FakePayload
+
+    from users.models import User
+
+    settings.API_MAX_BODY_BYTES = 1000
+    body = json.dumps({"name": "x" * 5000, "email": "chunked@example.com", "password": "a-l0ng-pass"})
+
+    response = service_client.generic(
+        "POST",
+        "/api/v1/users/",
+        b"",
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+        **{"wsgi.input": FakePayload(body.encode())},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "validation_error"
+    assert not User.objects.filter(email="chunked@example.com").exists()
+
+
+@pytest.mark.django_db
 def test_malformed_json_is_a_400_parse_error(service_client):
     response = service_client.generic("POST", "/api/v1/users/", "{not json", content_type="application/json")
 
@@ -124,3 +149,51 @@ def test_schema_describes_the_envelope(anonymous_client):
     schema = response.json()
     assert "ErrorEnvelope" in schema["components"]["schemas"]
     assert connection.vendor == "postgresql"
+
+
+@pytest.mark.django_db
+def test_a_revoked_api_key_is_refused_once_its_cache_window_passed(settings, anonymous_client):
+    from rest_framework_api_key.models import APIKey
+
+    settings.API_KEY_CACHE_SECONDS = 0
+    api_key, key = APIKey.objects.create_key(name="soon revoked")
+    anonymous_client.credentials(HTTP_X_API_KEY=key)
+    assert anonymous_client.get("/api/v1/users/").status_code == 200
+
+    api_key.revoked = True
+    api_key.save()
+
+    assert anonymous_client.get("/api/v1/users/").status_code == 401
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/notifications/?user_id=",
+        "/api/v1/notifications/?status=",
+        "/api/v1/templates/?notification_type=",
+        "/api/v1/templates/welcome?language=",
+        "/api/v1/users/?email=",
+        "/api/v1/users/?email=not-an-address",
+        "/api/v1/users/?limit=0",
+        "/api/v1/users/?limit=null",
+        "/api/v1/templates/?limit=-1",
+        "/api/v1/notifications/?limit=2.5",
+    ],
+)
+def test_a_query_parameter_given_empty_or_malformed_is_a_400(service_client, url):
+    """Found by the schema fuzzer: these used to be read as absent (the whole list came back)."""
+    response = service_client.get(url)
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "validation_error"
+
+
+@pytest.mark.django_db
+def test_a_limit_above_the_maximum_is_capped(service_client, settings):
+    settings.PAGINATION_MAX_LIMIT = 3
+
+    response = service_client.get("/api/v1/notifications/?limit=1000")
+
+    assert response.json()["meta"]["limit"] == 3

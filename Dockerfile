@@ -1,0 +1,40 @@
+# One image for every role of notifier: the entrypoint's first argument picks it (see
+# deploy/docker-entrypoint.sh): api, email-worker, push-worker, relay, migrate, or any command.
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# Builder: a virtualenv with the runtime requirements only (the dev tools stay out of the image).
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+COPY requirements.txt /tmp/requirements.txt
+RUN /opt/venv/bin/pip install -r /tmp/requirements.txt
+
+# Runtime: the same base, the virtualenv, the code, the collected static files; no build tools.
+FROM ${PYTHON_IMAGE}
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    DJANGO_SETTINGS_MODULE=notifier.settings \
+    PORT=8000
+RUN groupadd --system --gid 10001 notifier \
+    && useradd --system --uid 10001 --gid notifier --home-dir /app --no-create-home \
+       --shell /usr/sbin/nologin notifier
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+# The code stays owned by root: the app user can read it, not change it.
+COPY . /app
+# Static files are served by whitenoise from the image. The secret is a placeholder for this one step;
+# the real one comes from the environment at run time. var/ (the only writable directory) holds the
+# file outboxes: emails without SMTP settings, pushes without Firebase credentials.
+RUN DJANGO_SECRET_KEY=collectstatic-build-placeholder python manage.py collectstatic --noinput --verbosity 0 \
+    && mkdir -p /app/var/mail /app/var/push \
+    && chown -R notifier:notifier /app/var
+USER 10001:10001
+
+EXPOSE 8000
+# The API's liveness: GET /health on $PORT. Other roles override it (docker-compose.yml).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "deploy/healthcheck.py"]
+ENTRYPOINT ["/app/deploy/docker-entrypoint.sh"]
+CMD ["api"]

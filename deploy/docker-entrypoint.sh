@@ -1,0 +1,31 @@
+#!/bin/sh
+# The image's entrypoint: the first argument picks the role, one per Procfile process
+# (api = web, email-worker = email_worker, push-worker = push_worker, relay = relay), plus `migrate`,
+# the one-shot that prepares the database and the broker. Anything else runs as given
+# (`docker compose run --rm api python manage.py dlq list`). Each role replaces this shell (exec), so
+# it receives SIGTERM itself and stops gracefully.
+set -eu
+
+role="${1:-api}"
+case "$role" in
+    api)
+        exec gunicorn notifier.wsgi --config python:notifier.gunicorn_conf
+        ;;
+    email-worker)
+        exec celery -A notifier worker --queues email.queue --hostname email@%h --pool prefork --concurrency "${EMAIL_WORKER_CONCURRENCY:-4}" --without-gossip --without-mingle --loglevel INFO
+        ;;
+    push-worker)
+        exec celery -A notifier worker --queues push.queue --hostname push@%h --pool prefork --concurrency "${PUSH_WORKER_CONCURRENCY:-2}" --without-gossip --without-mingle --loglevel INFO
+        ;;
+    relay)
+        exec python manage.py outbox_relay
+        ;;
+    migrate)
+        # Both steps are idempotent: run on every deploy, before the other roles start.
+        python manage.py migrate --noinput
+        exec python manage.py setup_broker
+        ;;
+    *)
+        exec "$@"
+        ;;
+esac

@@ -1,0 +1,206 @@
+"""The admin's operations page (queue depths, breakers, outbox, dead letters and their replay) and a
+notification's timeline, through Django's test client against the real RabbitMQ vhost of the suite."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from notifications.models import (
+    AttemptOutcome,
+    DeliveryAttempt,
+    Notification,
+    NotificationStatus,
+    OutboxEntry,
+)
+from notifications.tests.conftest import purge_queues, queue_depth
+from notifications.tests.test_metrics import publish_dead_letter
+from notifier.celery import dlq_name
+from users.tests.factories import UserFactory
+
+OPERATIONS_URL = "/admin/notifications/notification/operations/"
+REPLAY_URL = "/admin/notifications/notification/operations/replay/"
+
+
+@pytest.fixture
+def clean_queues(broker):
+    purge_queues()
+    yield
+    purge_queues()
+
+
+def _failed_notification(user, **fields) -> Notification:
+    defaults = {
+        "caller": "key:test",
+        "request_id": f"r-{uuid.uuid4()}",
+        "request_hash": "h",
+        "user": user,
+        "notification_type": "email",
+        "template_code": "welcome",
+        "status": NotificationStatus.FAILED,
+        "error": "permanent: recipient refused: 550 5.1.1 no such mailbox",
+        "correlation_id": "trace-admin-1",
+        "attempts": 1,
+    }
+    defaults.update(fields)
+    return Notification.objects.create(**defaults)
+
+
+def test_the_changelist_links_to_the_operations_page(superuser_client):
+    response = superuser_client.get("/admin/notifications/notification/")
+
+    assert response.status_code == 200
+    assert f'href="{OPERATIONS_URL}"' in response.content.decode()
+
+
+def test_the_operations_page_shows_depths_backlog_breakers_and_dead_letters(
+    superuser_client, clean_queues, user
+):
+    notification = _failed_notification(user)
+    publish_dead_letter(str(notification.id))
+    pending = _failed_notification(user, status=NotificationStatus.PENDING)
+    OutboxEntry.objects.create(notification=pending)
+
+    response = superuser_client.get(OPERATIONS_URL)
+
+    assert response.status_code == 200
+    assert [(d.queue, d.messages) for d in response.context["dead_letter_queues"]] == [
+        ("email.dlq", 1),
+        ("push.dlq", 0),
+    ]
+    assert [d.queue for d in response.context["queues"]] == ["email.queue", "push.queue"]
+    assert response.context["outbox_backlog"] == 1
+    assert response.context["breakers"] == {"email": "closed", "push": "closed"}
+    [letter] = response.context["dead_letters"]
+    assert letter.notification_id == str(notification.id)
+    assert letter.reason == "permanent: recipient refused: 550 5.1.1 no such mailbox"
+    page = response.content.decode()
+    assert f'name="notification_id" value="{notification.id}"' in page
+    assert 'value="Replay all"' in page
+    assert "csrfmiddlewaretoken" in page
+
+
+def test_replaying_one_dead_letter_requeues_only_that_notification(superuser_client, clean_queues, user):
+    first = _failed_notification(user)
+    second = _failed_notification(user)
+    publish_dead_letter(str(first.id))
+    publish_dead_letter(str(second.id))
+
+    response = superuser_client.post(REPLAY_URL, {"notification_id": str(first.id)}, follow=True)
+
+    assert response.redirect_chain == [(OPERATIONS_URL, 302)]
+    assert "1 dead letter(s) replayed" in response.content.decode()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status in (NotificationStatus.PENDING, NotificationStatus.QUEUED)
+    assert first.error == ""
+    assert second.status == NotificationStatus.FAILED
+    assert queue_depth(dlq_name("email")) == 1
+
+
+def test_replay_all_requeues_every_dead_letter(superuser_client, clean_queues, user):
+    failed = [_failed_notification(user) for _ in range(2)]
+    sent = _failed_notification(user, status=NotificationStatus.SENT)
+    for notification in [*failed, sent]:
+        publish_dead_letter(str(notification.id))
+
+    response = superuser_client.post(REPLAY_URL, follow=True)
+
+    assert "2 dead letter(s) replayed; 1 dropped" in response.content.decode()
+    assert queue_depth(dlq_name("email")) == 0
+    statuses = set(
+        Notification.objects.filter(id__in=[n.id for n in failed]).values_list("status", flat=True)
+    )
+    assert statuses <= {NotificationStatus.PENDING, NotificationStatus.QUEUED}
+    sent.refresh_from_db()
+    assert sent.status == NotificationStatus.SENT
+
+
+def test_replay_of_a_letter_no_longer_there_says_so(superuser_client, clean_queues, user):
+    notification = _failed_notification(user)
+
+    response = superuser_client.post(REPLAY_URL, {"notification_id": str(notification.id)}, follow=True)
+
+    assert "is no longer in a dead-letter queue" in response.content.decode()
+    notification.refresh_from_db()
+    assert notification.status == NotificationStatus.FAILED
+
+
+def test_replay_takes_only_post(superuser_client, clean_queues):
+    assert superuser_client.get(REPLAY_URL).status_code == 405
+
+
+def test_replay_needs_the_csrf_token(clean_queues, user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    notification = _failed_notification(user)
+    publish_dead_letter(str(notification.id))
+
+    response = client.post(REPLAY_URL, {"notification_id": str(notification.id)})
+
+    assert response.status_code == 403
+    assert queue_depth(dlq_name("email")) == 1
+
+
+def test_operations_are_for_staff_only(db, clean_queues):
+    anonymous = Client()
+    staff_without_permissions = Client()
+    staff_without_permissions.force_login(UserFactory(is_staff=True))
+
+    assert anonymous.get(OPERATIONS_URL).status_code == 302  # to the login page
+    assert anonymous.post(REPLAY_URL).status_code == 302
+    assert staff_without_permissions.get(OPERATIONS_URL).status_code == 403
+    assert staff_without_permissions.post(REPLAY_URL).status_code == 403
+
+
+def test_the_operations_page_when_the_broker_is_down(superuser_client, settings):
+    settings.CELERY_BROKER_URL = "amqp://guest:guest@127.0.0.1:1//"
+
+    response = superuser_client.get(OPERATIONS_URL)
+
+    assert response.status_code == 200
+    assert response.context["broker_error"]
+    assert "The broker did not answer" in response.content.decode()
+
+
+def test_a_notification_page_shows_its_timeline_and_correlation_id(superuser_client, user):
+    created = timezone.now() - timedelta(minutes=5)
+    notification = _failed_notification(user, queued_at=created + timedelta(seconds=1))
+    Notification.objects.filter(pk=notification.pk).update(
+        created_at=created, failed_at=created + timedelta(seconds=3)
+    )
+    DeliveryAttempt.objects.create(
+        notification=notification, number=1, worker="email@host-1", outcome=AttemptOutcome.PERMANENT_ERROR,
+        error_class="PermanentDeliveryError", error_message="recipient refused: 550 5.1.1 no such mailbox",
+        started_at=created + timedelta(seconds=2), finished_at=created + timedelta(seconds=2),
+    )  # fmt: skip
+
+    response = superuser_client.get(f"/admin/notifications/notification/{notification.id}/change/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "trace-admin-1" in page
+    timeline = page[page.index('class="notification-timeline"') :]
+    events = [timeline.index(f"<td>{event}</td>") for event in ("created", "queued", "attempt 1", "failed")]
+    assert events == sorted(events)
+    assert "PermanentDeliveryError: recipient refused: 550 5.1.1 no such mailbox" in timeline
+    assert "email@host-1" in timeline
+
+
+def test_the_retry_action_still_requeues_failed_notifications(superuser_client, user):
+    failed = _failed_notification(user)
+    sent = _failed_notification(user, status=NotificationStatus.SENT)
+
+    response = superuser_client.post(
+        "/admin/notifications/notification/",
+        {"action": "retry_notifications", "_selected_action": [str(failed.id), str(sent.id)]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    failed.refresh_from_db()
+    sent.refresh_from_db()
+    assert failed.status in (NotificationStatus.PENDING, NotificationStatus.QUEUED)
+    assert sent.status == NotificationStatus.SENT
