@@ -260,17 +260,19 @@ def end_to_end(
         accepted = wrk(
             "post", connections, seconds, users=users, channel=channel, template=template, tag=channel
         )
-        ids = set(
+        # Requests in flight when wrk stopped may still commit: count what the database holds.
+        time.sleep(1)
+        ids = {
             str(i) for i in Notification.objects.filter(template_code=template).values_list("id", flat=True)
-        )
-        deadline = time.monotonic() + 300
-        while len(ids - received_at.keys()) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        }
         memory = {name: rss_mb(process.pid) for name, process in running.items()}
-    rows = Notification.objects.filter(template_code=template).values_list("id", "created_at")
+        deadline = time.monotonic() + 300
+        while ids - received_at.keys() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    rows = Notification.objects.filter(id__in=ids).values_list("id", "created_at")
     latencies = [received_at[str(i)] - created.timestamp() for i, created in rows if str(i) in received_at]
     first = min(created.timestamp() for _, created in rows)
-    last = max(received_at.values())
+    last = max(received_at[i] for i in ids if i in received_at)
     delivered = len(latencies)
     Notification.objects.filter(template_code=template).delete()
     return {
