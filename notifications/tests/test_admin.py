@@ -1,7 +1,6 @@
 """The admin's operations page (queue depths, breakers, outbox, dead letters and their replay) and a
 notification's timeline, through Django's test client against the real RabbitMQ vhost of the suite."""
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -16,6 +15,7 @@ from notifications.models import (
     OutboxEntry,
 )
 from notifications.tests.conftest import purge_queues, queue_depth
+from notifications.tests.factories import NotificationFactory
 from notifications.tests.test_metrics import publish_dead_letter
 from notifier.celery import dlq_name
 from users.tests.factories import UserFactory
@@ -32,20 +32,13 @@ def clean_queues(broker):
 
 
 def _failed_notification(user, **fields) -> Notification:
-    defaults = {
-        "caller": "key:test",
-        "request_id": f"r-{uuid.uuid4()}",
-        "request_hash": "h",
-        "user": user,
-        "notification_type": "email",
-        "template_code": "welcome",
+    failure = {
         "status": NotificationStatus.FAILED,
         "error": "permanent: recipient refused: 550 5.1.1 no such mailbox",
         "correlation_id": "trace-admin-1",
         "attempts": 1,
     }
-    defaults.update(fields)
-    return Notification.objects.create(**defaults)
+    return NotificationFactory(user=user, **{**failure, **fields})
 
 
 def test_the_changelist_links_to_the_operations_page(superuser_client):

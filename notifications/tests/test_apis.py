@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from notifications.models import DeliveryAttempt, Notification, NotificationStatus, OutboxEntry
+from notifications.tests.factories import NotificationFactory
 from users.tests.factories import UserFactory
 
 URL = "/api/v1/notifications/"
@@ -20,20 +21,6 @@ def _body(user, **overrides):
     }
     body.update(overrides)
     return body
-
-
-def _notification(user, **fields):
-    defaults = {
-        "caller": "key:test",
-        "request_id": f"r-{uuid.uuid4()}",
-        "request_hash": "h",
-        "user": user,
-        "notification_type": "email",
-        "template_code": "welcome",
-        "status": NotificationStatus.SENT,
-    }
-    defaults.update(fields)
-    return Notification.objects.create(**defaults)
 
 
 @pytest.mark.django_db
@@ -146,7 +133,7 @@ def test_who_may_send(request, caller, expected, user, email_template):
     ],
 )
 def test_who_may_read_a_notification(request, caller, expected, user):
-    notification = _notification(user)
+    notification = NotificationFactory(user=user)
     DeliveryAttempt.objects.create(
         notification=notification, number=1, worker="w1", outcome="sent",
         started_at=notification.created_at, finished_at=notification.created_at,
@@ -171,8 +158,8 @@ def test_an_unknown_or_malformed_id_is_404(service_client):
 
 @pytest.mark.django_db
 def test_a_user_lists_only_their_own(user_client, user, other_user):
-    mine = _notification(user)
-    _notification(other_user)
+    mine = NotificationFactory(user=user)
+    NotificationFactory(user=other_user)
 
     response = user_client.get(URL)
 
@@ -183,9 +170,9 @@ def test_a_user_lists_only_their_own(user_client, user, other_user):
 @pytest.mark.django_db
 def test_the_list_filters_and_paginates(service_client, user, other_user):
     for _ in range(3):
-        _notification(user, status=NotificationStatus.FAILED)
-    _notification(user, notification_type="push")
-    _notification(other_user)
+        NotificationFactory(user=user, status=NotificationStatus.FAILED)
+    NotificationFactory(user=user, notification_type="push")
+    NotificationFactory(user=other_user)
 
     response = service_client.get(URL, {"user_id": str(user.id), "status": "failed", "limit": 2, "page": 1})
 
@@ -202,7 +189,7 @@ def test_the_list_filters_and_paginates(service_client, user, other_user):
 
 @pytest.mark.django_db
 def test_a_provider_callback_marks_delivered(service_client, user):
-    notification = _notification(user)
+    notification = NotificationFactory(user=user)
 
     response = service_client.post(
         "/api/v1/email/status/",
@@ -218,7 +205,7 @@ def test_a_provider_callback_marks_delivered(service_client, user):
 
 @pytest.mark.django_db
 def test_a_bounce_marks_failed_with_the_error(service_client, user):
-    notification = _notification(user, notification_type="push")
+    notification = NotificationFactory(user=user, notification_type="push")
 
     response = service_client.post(
         "/api/v1/push/status/",
@@ -234,8 +221,8 @@ def test_a_bounce_marks_failed_with_the_error(service_client, user):
 
 @pytest.mark.django_db
 def test_a_callback_for_the_wrong_channel_or_state_changes_nothing(service_client, user):
-    push = _notification(user, notification_type="push")
-    queued = _notification(user, status=NotificationStatus.QUEUED)
+    push = NotificationFactory(user=user, notification_type="push")
+    queued = NotificationFactory(user=user, status=NotificationStatus.QUEUED)
 
     wrong_channel = service_client.post(
         "/api/v1/email/status/", {"notification_id": str(push.id), "status": "delivered"}, format="json"
@@ -258,7 +245,7 @@ def test_a_callback_for_the_wrong_channel_or_state_changes_nothing(service_clien
     [("anonymous_client", 401), ("user_client", 403), ("staff_client", 200), ("service_client", 200)],
 )
 def test_who_may_report_a_status(request, caller, expected, user):
-    notification = _notification(user)
+    notification = NotificationFactory(user=user)
     client = request.getfixturevalue(caller)
 
     response = client.post(
@@ -272,7 +259,7 @@ def test_who_may_report_a_status(request, caller, expected, user):
 
 @pytest.mark.django_db
 def test_admin_retries_a_failed_notification(superuser_client, user, email_template):
-    failed = _notification(user, status=NotificationStatus.FAILED, error="permanent: boom")
+    failed = NotificationFactory(user=user, status=NotificationStatus.FAILED, error="permanent: boom")
     UserFactory()
 
     response = superuser_client.post(

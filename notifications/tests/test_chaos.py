@@ -297,10 +297,11 @@ def test_chaos_poison_message(pipeline, service_client, smtp_server, email_templ
     """A notification whose delivery kills its worker every time reaches the DLQ; the rest flow."""
     from django.conf import settings
 
+    # Users first: password hashing takes a moment, and the poison's delivery must be watched from the start.
+    others = [UserFactory() for _ in range(30 if FULL else 10)]
     poison_user = UserFactory(email="poison@example.com")
     smtp_server.handler.rcpt_delay["poison@example.com"] = 3.0
     poison_id, _ = _post(service_client, _body(poison_user.id, "poison"))
-    others = [UserFactory() for _ in range(30 if FULL else 10)]
     killed: set[int] = set()
     ids: list[str] = []
     deadline = time.monotonic() + 240

@@ -1,25 +1,16 @@
 """django-anymail tracking events move a sent notification to delivered or failed."""
 
-import uuid
 from datetime import UTC, datetime
 
 import pytest
 from anymail.signals import AnymailTrackingEvent, tracking
 
 from notifications.models import Notification, NotificationStatus
+from notifications.tests.factories import NotificationFactory
 
 
 def _sent(user, provider_message_id: str) -> Notification:
-    return Notification.objects.create(
-        caller="key:x",
-        request_id=str(uuid.uuid4()),
-        request_hash="h",
-        user=user,
-        notification_type="email",
-        template_code="welcome",
-        status=NotificationStatus.SENT,
-        provider_message_id=provider_message_id,
-    )
+    return NotificationFactory(user=user, provider_message_id=provider_message_id)
 
 
 def _event(event_type: str, message_id: str, **fields) -> AnymailTrackingEvent:
