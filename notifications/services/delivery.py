@@ -19,7 +19,7 @@ import pybreaker
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -101,10 +101,32 @@ def _lock_and_load(notification_id: str) -> tuple[Notification | None, bool]:
 
 
 def _unlock(notification: Notification) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_unlock(hashtextextended(%s::uuid::text, 0))", [str(notification.id)]
-        )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_unlock(hashtextextended(%s::uuid::text, 0))", [str(notification.id)]
+            )
+    except (OperationalError, InterfaceError):
+        # The session is gone, and its lock with it.
+        connection.close()
+
+
+# After the provider accepted a message, the write that records it is retried on a new connection
+# when the database connection broke: failing the task here would make a retry send it again.
+RECORD_ATTEMPTS = 4
+
+
+def _record_sent_durably(notification: Notification, **fields: Any) -> None:
+    for attempt in range(1, RECORD_ATTEMPTS + 1):
+        try:
+            _record_sent(notification, **fields)
+            return
+        except (OperationalError, InterfaceError):
+            if attempt == RECORD_ATTEMPTS:
+                raise
+            logger.warning("recording a sent notification failed; retrying", extra={"attempt": attempt})
+            connection.close()
+            time.sleep(0.2 * attempt)
 
 
 def _record(
@@ -372,7 +394,7 @@ def _deliver_locked(notification: Notification, *, channel: str, worker: str) ->
         return _transient(notification, exc)
 
     if results is None:
-        _record_sent(
+        _record_sent_durably(
             notification, worker=worker, started_at=started_at, provider_message_id=provider_id,
             template_version=rendered.version,
         )  # fmt: skip
