@@ -7,6 +7,7 @@ The notification row holds the reason; the message's x-death header holds how an
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -71,6 +72,11 @@ def _dead_letters(channel: str) -> Iterator[Iterator[Any]]:
         channel_: Any = conn.channel()
         queue = kombu.Queue(dlq_name(channel), channel=channel_, no_declare=True)
         _, count, _ = channel_.queue_declare(queue=dlq_name(channel), passive=True)
+        if count == 0:
+            # Messages a reader just put back (closing its channel) return to a quorum queue a moment
+            # later: look once more before calling the queue empty.
+            time.sleep(0.2)
+            _, count, _ = channel_.queue_declare(queue=dlq_name(channel), passive=True)
 
         def messages() -> Iterator[Any]:
             for _ in range(count):

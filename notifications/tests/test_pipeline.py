@@ -170,8 +170,9 @@ def test_exhausted_retries_end_failed_in_the_dlq(pipeline, service_client, smtp_
     assert notification.attempts == 4
     wait_for(lambda: queue_depth(dlq_name("email")) == 1, message="the dead letter")
     assert dlq_purge(channel="email", older_than=timedelta(days=1)) == 0
+    wait_for(lambda: queue_depth(dlq_name("email")) == 1, message="the dead letter to be back")
     assert dlq_purge(channel="email", dry_run=True) == 1
-    assert queue_depth(dlq_name("email")) == 1
+    wait_for(lambda: queue_depth(dlq_name("email")) == 1, message="the dead letter to be back")
     assert dlq_purge(channel="email") == 1
     assert queue_depth(dlq_name("email")) == 0
 
