@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from notifications.metrics import notification_accepted
 from notifications.models import Notification, NotificationStatus, OutboxEntry
+from notifications.services.preferences import NO_PUSH_DEVICE, channel_disabled_reason
 from notifier.api.errors import ApplicationError
 from templates_app.rendering import template_variables_missing
 from templates_app.selectors import template_version_resolve
@@ -72,10 +73,11 @@ def _remember(key: str, notification_id: uuid.UUID) -> None:
 
 
 def _skip_reason(*, notification_type: str, user_id: uuid.UUID, preferences: dict[str, bool]) -> str:
-    if not preferences.get(notification_type, True):
-        return f"the user has disabled {notification_type} notifications"
+    disabled = channel_disabled_reason(channel=notification_type, preferences=preferences)
+    if disabled:
+        return disabled
     if notification_type == "push" and not devices_active_for_user(user_id=user_id):
-        return "the user has no active push device"
+        return NO_PUSH_DEVICE
     return ""
 
 

@@ -11,9 +11,10 @@ import enum
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pybreaker
 from celery.exceptions import SoftTimeLimitExceeded
@@ -42,6 +43,7 @@ from notifications.models import (
     Notification,
     NotificationStatus,
 )
+from notifications.services.preferences import NO_PUSH_DEVICE, channel_disabled_reason
 from notifier.api.errors import ApplicationError
 from notifier.logging import correlation_id_set
 from templates_app.rendering import RenderedTemplate, template_render
@@ -50,6 +52,7 @@ from users.selectors import UserProfile, devices_active_for_user, user_profile_g
 from users.services import device_deactivate
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BUSY_RETRY_SECONDS = 5.0  # whole seconds: see retry_countdown
 BUSY_WAIT_SECONDS = 3.0
@@ -116,17 +119,17 @@ def _unlock(notification: Notification) -> None:
 RECORD_ATTEMPTS = 4
 
 
-def _record_sent_durably(notification: Notification, **fields: Any) -> None:
+def _durably(write: Callable[[], T]) -> T:
     for attempt in range(1, RECORD_ATTEMPTS + 1):
         try:
-            _record_sent(notification, **fields)
-            return
+            return write()
         except (OperationalError, InterfaceError):
             if attempt == RECORD_ATTEMPTS:
                 raise
-            logger.warning("recording a sent notification failed; retrying", extra={"attempt": attempt})
+            logger.warning("recording a delivery outcome failed; retrying", extra={"attempt": attempt})
             connection.close()
             time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 def _record(
@@ -270,8 +273,8 @@ def _refusal(notification: Notification, channel: str) -> tuple[UserProfile | No
         reason = "the user no longer exists or is inactive"
         _finish(notification, status=NotificationStatus.SKIPPED, error=reason)
         return None, DeliveryResult(Outcome.SKIPPED, reason=reason)
-    if not profile.preferences.get(channel, True):
-        reason = f"the user has disabled {channel} notifications"
+    reason = channel_disabled_reason(channel=channel, preferences=profile.preferences)
+    if reason:
         _finish(notification, status=NotificationStatus.SKIPPED, error=reason)
         return None, DeliveryResult(Outcome.SKIPPED, reason=reason)
     return profile, None
@@ -300,21 +303,22 @@ def delivery_send(
     if not locked:
         return DeliveryResult(Outcome.BUSY, reason="held by another worker", countdown=BUSY_RETRY_SECONDS)
     try:
-        finished = notification.status in FINAL_STATUSES or notification.status == NotificationStatus.FAILED
-        if delivery_count >= settings.BROKER_DELIVERY_LIMIT and not finished:
-            return _fail(
-                notification,
-                f"poison: delivered {delivery_count} times without completing (the worker died each time)",
-            )
-        return _deliver_locked(notification, channel=channel, worker=worker)
+        return _deliver_locked(notification, channel=channel, worker=worker, delivery_count=delivery_count)
     finally:
         _unlock(notification)
 
 
-def _deliver_locked(notification: Notification, *, channel: str, worker: str) -> DeliveryResult:
+def _deliver_locked(
+    notification: Notification, *, channel: str, worker: str, delivery_count: int
+) -> DeliveryResult:
     profile, refusal = _refusal(notification, channel)
     if refusal is not None or profile is None:
         return refusal or DeliveryResult(Outcome.ALREADY_DONE)
+    if delivery_count >= settings.BROKER_DELIVERY_LIMIT:
+        return _fail(
+            notification,
+            f"poison: delivered {delivery_count} times without completing (the worker died each time)",
+        )
     try:
         rendered = _render(notification)
     except ApplicationError as exc:
@@ -336,9 +340,8 @@ def _deliver_locked(notification: Notification, *, channel: str, worker: str) ->
             if notification.delivered_device_ids:
                 _finish(notification, status=NotificationStatus.SENT)
                 return DeliveryResult(Outcome.SENT)
-            reason = "the user has no active push device"
-            _finish(notification, status=NotificationStatus.SKIPPED, error=reason)
-            return DeliveryResult(Outcome.SKIPPED, reason=reason)
+            _finish(notification, status=NotificationStatus.SKIPPED, error=NO_PUSH_DEVICE)
+            return DeliveryResult(Outcome.SKIPPED, reason=NO_PUSH_DEVICE)
 
     Notification.objects.filter(pk=notification.pk).update(
         status=NotificationStatus.SENDING,
@@ -394,15 +397,22 @@ def _deliver_locked(notification: Notification, *, channel: str, worker: str) ->
         return _transient(notification, exc)
 
     if results is None:
-        _record_sent_durably(
-            notification, worker=worker, started_at=started_at, provider_message_id=provider_id,
-            template_version=rendered.version,
+        _durably(
+            lambda: _record_sent(
+                notification, worker=worker, started_at=started_at, provider_message_id=provider_id,
+                template_version=rendered.version,
+            )
         )  # fmt: skip
         logger.info("notification sent", extra={"notification_id": str(notification.id), "channel": channel})
         return DeliveryResult(Outcome.SENT)
+    for result in results:
+        if result.error is not None:
+            provider_error(channel="push", error_class=type(result.error).__name__)
     tokens = {push.device_id: push.token for push in push_messages}
-    return _push_outcome(
-        notification, results, tokens=tokens, worker=worker, started_at=started_at, rendered=rendered
+    return _durably(
+        lambda: _push_outcome(
+            notification, results, tokens=tokens, worker=worker, started_at=started_at, rendered=rendered
+        )
     )
 
 
@@ -439,15 +449,15 @@ def _push_outcome(
     started_at: Any,
     rendered: RenderedTemplate,
 ) -> DeliveryResult:
+    """Records a push attempt; safe to run again (`_durably`): every write is idempotent or atomic."""
     delivered = [r for r in results if r.error is None]
-    for result in results:
-        if result.error is not None:
-            provider_error(channel="push", error_class=type(result.error).__name__)
     for result in results:
         if result.token_invalid:
             device_deactivate(token=tokens[result.device_id], reason=str(result.error))
     transient = [r.error for r in results if isinstance(r.error, TransientDeliveryError)]
-    delivered_ids = [*notification.delivered_device_ids, *(r.device_id for r in delivered)]
+    delivered_ids = list(
+        dict.fromkeys([*notification.delivered_device_ids, *(r.device_id for r in delivered)])
+    )
     provider_id = next((r.message_id for r in delivered), notification.provider_message_id)
     first_error = next((r.error for r in results if r.error is not None), None)
     with transaction.atomic():

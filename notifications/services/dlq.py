@@ -26,6 +26,9 @@ from notifier.celery import CHANNELS, dlq_name
 
 logger = logging.getLogger(__name__)
 
+# Every broker operation of the DLQ tools is bounded by this, so an unresponsive broker fails them.
+BROKER_TIMEOUT_SECONDS = 10
+
 
 @dataclass(frozen=True)
 class DeadLetter:
@@ -68,7 +71,11 @@ def _dead_letters(channel: str) -> Iterator[Iterator[Any]]:
     Messages not acked by the caller return to the queue when the channel closes. The count is read
     first, so messages dead-lettered again while we work are not read twice.
     """
-    with kombu.Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
+    with kombu.Connection(
+        settings.CELERY_BROKER_URL,
+        connect_timeout=BROKER_TIMEOUT_SECONDS,
+        transport_options={"read_timeout": BROKER_TIMEOUT_SECONDS, "write_timeout": BROKER_TIMEOUT_SECONDS},
+    ) as conn:
         channel_: Any = conn.channel()
         queue = kombu.Queue(dlq_name(channel), channel=channel_, no_declare=True)
         _, count, _ = channel_.queue_declare(queue=dlq_name(channel), passive=True)

@@ -78,7 +78,3 @@ def outbox_relay_once(*, publisher: BatchPublisher, batch: int | None = None) ->
         notification_mark_queued(notification_ids=[str(row[1]) for row in rows])
     logger.info("outbox relay published", extra={"count": len(tasks)})
     return len(tasks)
-
-
-def outbox_backlog() -> int:
-    return OutboxEntry.objects.count()

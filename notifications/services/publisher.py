@@ -61,8 +61,12 @@ class BatchPublisher:
     def _open(self) -> None:
         if self._producer is not None:
             return
+        timeout = settings.PUBLISH_TIMEOUT_SECONDS
+        # A broker in a memory alarm stops reading from publishers: writes must not block forever.
         connection = kombu.Connection(
-            settings.CELERY_BROKER_URL, connect_timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT
+            settings.CELERY_BROKER_URL,
+            connect_timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
+            transport_options={"read_timeout": timeout, "write_timeout": timeout},
         )
         connection.ensure_connection(max_retries=1)
         channel: Any = connection.channel()
