@@ -6,9 +6,9 @@ import uuid
 
 from django.core.cache import cache
 from django.db.models import Count, QuerySet
-from redis.exceptions import RedisError
 
 from notifier.api.errors import ApplicationError
+from notifier.cache import CACHE_ERRORS
 from templates_app.languages import language_fallback_chain, language_normalize
 from templates_app.models import Template, TemplateVersion
 
@@ -29,7 +29,7 @@ def _generation() -> str | None:
         if token is None:
             cache.add(_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
             token = cache.get(_GENERATION_KEY)
-    except RedisError:
+    except CACHE_ERRORS:
         return None
     return token
 
@@ -39,7 +39,7 @@ def template_cache_invalidate() -> None:
     after Redis loses its data, so a process can never mistake an old entry for a current one."""
     try:
         cache.set(_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
-    except RedisError:
+    except CACHE_ERRORS:
         # Every process keeps serving its cached answers until Redis is back: say so loudly.
         import logging
 

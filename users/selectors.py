@@ -9,15 +9,13 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F, QuerySet
 from django.db.models.functions import Lower
-from django_redis.exceptions import ConnectionInterrupted
-from redis.exceptions import RedisError
 
+from notifier.cache import CACHE_ERRORS
 from users.models import Device, User, default_preferences
 
 logger = logging.getLogger(__name__)
 
 # What a broken or unreachable Redis raises through the Django cache API; anything else is a bug.
-CACHE_ERRORS: tuple[type[Exception], ...] = (ConnectionInterrupted, RedisError)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,6 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django_redis.exceptions import ConnectionInterrupted
-from redis.exceptions import RedisError
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -25,6 +23,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from notifier.api.errors import ApplicationError
 from notifier.api.ratelimit import rate_limit_hit, rate_limit_reset
+from notifier.cache import CACHE_ERRORS
 from users.models import Device, User, default_preferences, device_token_validators
 from users.selectors import user_profile_invalidate
 
@@ -345,7 +344,7 @@ def _login_rate_limit_hit(*, key: str, limit: int) -> None:
     """Counts an attempt; a Redis outage lets logins through (Argon2 still slows guessing) and is logged."""
     try:
         result = rate_limit_hit(key=key, limit=limit, window_seconds=settings.LOGIN_RATE_LIMIT_WINDOW_SECONDS)
-    except (RedisError, ConnectionInterrupted) as exc:
+    except CACHE_ERRORS as exc:
         logger.error("login rate limit unavailable; attempt not counted", extra={"error": str(exc)})
         return
     if not result.allowed:
@@ -374,7 +373,7 @@ def auth_login(*, email: str, password: str, client_address: str) -> TokenPair:
         raise _invalid_credentials()
     try:
         rate_limit_reset(key=_login_account_key(email))
-    except (RedisError, ConnectionInterrupted) as exc:
+    except CACHE_ERRORS as exc:
         logger.error("login rate limit unavailable; counter not reset", extra={"error": str(exc)})
     return _token_pair(RefreshToken.for_user(user))
 

@@ -10,12 +10,12 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from redis.exceptions import RedisError
 
 from notifications.metrics import notification_accepted
 from notifications.models import Notification, NotificationStatus, OutboxEntry
 from notifications.services.preferences import NO_PUSH_DEVICE, channel_disabled_reason
 from notifier.api.errors import ApplicationError
+from notifier.cache import CACHE_ERRORS
 from templates_app.rendering import template_variables_missing
 from templates_app.selectors import template_version_resolve
 from users.selectors import devices_active_for_user, user_profile_get
@@ -56,7 +56,7 @@ def _cached_repeat(key: str, request_hash: str) -> AcceptResult | None:
     """The Redis fast path. Redis may forget (flush, restart): the unique constraint is the guarantee."""
     try:
         remembered = cache.get(key)
-    except RedisError as exc:
+    except CACHE_ERRORS as exc:
         logger.warning("idempotency cache unavailable", extra={"error": repr(exc)})
         return None
     if not remembered:
@@ -68,7 +68,7 @@ def _cached_repeat(key: str, request_hash: str) -> AcceptResult | None:
 def _remember(key: str, notification_id: uuid.UUID) -> None:
     try:
         cache.add(key, str(notification_id), timeout=IDEMPOTENCY_TTL_SECONDS)  # SET NX EX
-    except RedisError as exc:
+    except CACHE_ERRORS as exc:
         logger.warning("idempotency cache unavailable", extra={"error": repr(exc)})
 
 

@@ -274,3 +274,27 @@ def test_admin_retries_a_failed_notification(superuser_client, user, email_templ
     assert failed.error == ""
     assert OutboxEntry.objects.filter(notification=failed).exists()
     assert superuser_client.get(f"/admin/notifications/notification/{failed.id}/change/").status_code == 200
+
+
+REDIS_DOWN = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2},
+    }
+}
+
+
+@pytest.mark.django_db
+def test_sending_works_with_redis_down_and_postgresql_still_refuses_duplicates(
+    service_client, user, email_template, settings
+):
+    settings.CACHES = REDIS_DOWN
+    body = _body(user, request_id="redis-down")
+
+    first = service_client.post(URL, body, format="json")
+    second = service_client.post(URL, body, format="json")
+
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert second.json()["data"]["notification_id"] == first.json()["data"]["notification_id"]
+    assert Notification.objects.filter(request_id="redis-down").count() == 1

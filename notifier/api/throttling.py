@@ -9,13 +9,12 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django_redis.exceptions import ConnectionInterrupted
-from redis.exceptions import RedisError
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from notifier.api.permissions import is_service
 from notifier.api.ratelimit import rate_limit_hit
+from notifier.cache import CACHE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ class NotificationSendThrottle(BaseThrottle):
             return True
         try:
             result = rate_limit_hit(key=key, limit=limit, window_seconds=WINDOW_SECONDS)
-        except (RedisError, ConnectionInterrupted) as exc:
+        except CACHE_ERRORS as exc:
             logger.warning("send rate limit unavailable; allowing the request", extra={"error": repr(exc)})
             return True
         if result.allowed:
