@@ -1,7 +1,9 @@
 """Users, preferences and devices under /api/v1/users/, and login/refresh under /api/v1/auth/.
 
-API keys and staff reach every user; a user's token reaches only that user (anyone else's id is a 404,
-so ids cannot be probed). Views parse input, call one service or selector, and shape the output.
+API keys and staff read every user; a user's token reaches only that user (anyone else's id is a 404,
+so ids cannot be probed). Writes follow `notifier.api.permissions.may_write_account`: an account the
+caller may not change is a 404 for that write. Views parse input, call one service or selector, and
+shape the output.
 """
 
 import uuid
@@ -19,7 +21,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from notifier.api.pagination import EnvelopePagination
-from notifier.api.permissions import IsAuthenticatedCaller, IsServiceOrStaff, is_privileged
+from notifier.api.permissions import (
+    IsAuthenticatedCaller,
+    IsServiceOrStaff,
+    is_privileged,
+    is_self,
+    may_write_account,
+)
 from notifier.api.validation import query_params_of
 from users.models import User
 from users.selectors import device_list, preferences_normalized, user_get, user_list
@@ -43,6 +51,7 @@ from users.services import (
     device_delete,
     device_register,
     user_create,
+    user_credentials_change_authorize,
     user_delete,
     user_preferences_update,
     user_update,
@@ -62,12 +71,13 @@ DELETED_RESPONSE = OpenApiResponse(
 )
 
 
-def _user_for_caller(request: Request, user_id: uuid.UUID) -> User:
-    """The user `user_id` if the caller may reach them; otherwise 404, whether or not they exist."""
+def _user_for_caller(request: Request, user_id: uuid.UUID, *, write: bool = False) -> User:
+    """The user `user_id` if the caller may reach them (for a write: may change them); otherwise 404,
+    whether or not they exist."""
     if not is_privileged(request) and request.user.pk != user_id:
         raise NotFound()
     user = user_get(user_id=user_id)
-    if user is None:
+    if user is None or (write and not may_write_account(request, user)):
         raise NotFound()
     return user
 
@@ -139,15 +149,29 @@ class UserDetailApi(APIView):
     @extend_schema(
         operation_id="users_partial_update",
         summary="Change a user's name, email, password or preferences",
-        description="Only the fields given change. `id`, `is_staff` and timestamps are read-only. "
-        "A new password ends the user's other sessions (their refresh tokens stop working).",
+        description=(
+            "Only the fields given change. `id`, `is_staff`, `is_superuser` and timestamps are read-only. "
+            "A user changing their own `email` or `password` must give `current_password` (wrong "
+            "attempts count against the login limit); API keys and staff managing a recipient need not. "
+            "A new password ends every session of the user at once: access tokens issued before it are "
+            "refused, and refresh tokens stop working. API keys change ordinary recipients only; staff "
+            "and superuser accounts are changed by a superuser (or their owner) and are 404 otherwise."
+        ),
         tags=[USERS_TAG],
         request=UserUpdateInputSerializer,
         responses={200: UserOutputSerializer, 409: OpenApiResponse(description="Email already in use")},
     )
     def patch(self, request: Request, user_id: uuid.UUID) -> Response:
-        user = _user_for_caller(request, user_id)
+        user = _user_for_caller(request, user_id, write=True)
         data = _validated(UserUpdateInputSerializer, request)
+        current_password = data.pop("current_password", None)
+        if is_self(request, user):
+            user_credentials_change_authorize(
+                user=user,
+                changes=data,
+                current_password=current_password,
+                client_address=request.META.get("REMOTE_ADDR") or "unknown",
+            )
         user = user_update(user=user, **data)
         return Response(UserOutputSerializer(user).data)
 
@@ -158,7 +182,7 @@ class UserDetailApi(APIView):
         responses={200: DELETED_RESPONSE},
     )
     def delete(self, request: Request, user_id: uuid.UUID) -> Response:
-        user_delete(user=_user_for_caller(request, user_id))
+        user_delete(user=_user_for_caller(request, user_id, write=True))
         return Response(None)
 
 
@@ -184,7 +208,7 @@ class UserPreferencesApi(APIView):
         responses={200: PreferencesOutputSerializer},
     )
     def patch(self, request: Request, user_id: uuid.UUID) -> Response:
-        user = _user_for_caller(request, user_id)
+        user = _user_for_caller(request, user_id, write=True)
         preferences = _validated(PreferencesSerializer, request)
         user = user_preferences_update(user=user, preferences=preferences)
         return Response(preferences_normalized(user.preferences))
@@ -216,7 +240,7 @@ class UserDevicesApi(APIView):
         responses={201: DeviceOutputSerializer, 200: DeviceOutputSerializer},
     )
     def post(self, request: Request, user_id: uuid.UUID) -> Response:
-        user = _user_for_caller(request, user_id)
+        user = _user_for_caller(request, user_id, write=True)
         data = _validated(DeviceInputSerializer, request)
         device, created = device_register(user=user, token=data["token"], platform=data["platform"])
         http_status = status.HTTP_201_CREATED if created else status.HTTP_200_OK
@@ -238,7 +262,7 @@ class UserDeviceDetailApi(APIView):
         responses={200: DELETED_RESPONSE},
     )
     def delete(self, request: Request, user_id: uuid.UUID, token: str) -> Response:
-        device_delete(user=_user_for_caller(request, user_id), token=token)
+        device_delete(user=_user_for_caller(request, user_id, write=True), token=token)
         return Response(None)
 
 

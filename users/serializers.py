@@ -144,6 +144,14 @@ class UserUpdateInputSerializer(serializers.Serializer):
         style=PASSWORD_STYLE,
     )
     preferences = PreferencesSerializer(required=False)
+    current_password = StrictCharField(
+        max_length=PASSWORD_MAX_LENGTH,
+        required=False,
+        write_only=True,
+        trim_whitespace=False,
+        style=PASSWORD_STYLE,
+        help_text="Required when a user changes their own email or password.",
+    )
 
 
 class LoginInputSerializer(serializers.Serializer):

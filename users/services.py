@@ -20,6 +20,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from notifier.api.errors import ApplicationError
 from notifier.api.ratelimit import rate_limit_hit, rate_limit_reset
@@ -122,6 +123,29 @@ def _refresh_tokens_revoke(*, user_id: uuid.UUID) -> int:
 
 
 # --- users -------------------------------------------------------------------------------------------------
+
+CREDENTIAL_FIELDS = ("email", "password")
+
+
+def user_credentials_change_authorize(
+    *, user: User, changes: dict[str, Any], current_password: str | None, client_address: str
+) -> None:
+    """A user changing their own email or password proves it with `current_password`.
+
+    A stolen access token alone must not take the account over. Wrong guesses count against the same
+    per-account and per-address limits as a login (429 past them).
+    """
+    if not any(changes.get(field) is not None for field in CREDENTIAL_FIELDS):
+        return
+    if current_password is None:
+        raise _validation_error(
+            "current_password", ["Give your current password to change your email or password."]
+        )
+    _login_rate_limit_hit(key=f"login:address:{client_address}", limit=settings.LOGIN_RATE_LIMIT_PER_ADDRESS)
+    _login_rate_limit_hit(key=_login_account_key(user.email), limit=settings.LOGIN_RATE_LIMIT_PER_ACCOUNT)
+    if not user.check_password(current_password):
+        logger.info("credential change refused", extra={"user_id": str(user.pk)})
+        raise _validation_error("current_password", ["The current password is wrong."])
 
 
 def user_create(
@@ -390,7 +414,7 @@ def auth_refresh(*, refresh_token: str) -> TokenPair:
         user = User.objects.filter(pk=uuid.UUID(str(user_id)), is_active=True).first()
     except ValueError:
         user = None
-    if user is None:
+    if user is None or refresh.get(jwt_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(user.password):
         raise _refresh_refused()
     with transaction.atomic():
         # Every token we issue is recorded (RefreshToken.for_user); the row lock serialises concurrent use.

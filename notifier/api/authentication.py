@@ -6,12 +6,16 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 from rest_framework_api_key.models import AbstractAPIKey, APIKey
 from rest_framework_api_key.permissions import KeyParser
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.tokens import Token
 
 # A key verified in the last few seconds is trusted without a query: every service request carries
 # one. Revoking a key therefore takes effect within API_KEY_CACHE_SECONDS. Keyed by a digest of the
@@ -63,3 +67,24 @@ class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+
+
+class UserJWTAuthentication(JWTAuthentication):
+    """simplejwt's authentication (signature, expiry, the password-change claim), where a token whose
+    user id is not an id at all is refused with 401 like any other bad token (the lookup would raise)."""
+
+    def get_user(self, validated_token: Token) -> Any:
+        try:
+            return super().get_user(validated_token)
+        except (DjangoValidationError, ValueError, TypeError) as exc:
+            raise InvalidToken("Token contained no recognizable user identification") from exc
+
+
+class UserJWTAuthenticationScheme(OpenApiAuthenticationExtension):
+    """The bearer token in the OpenAPI schema, as drf-spectacular describes simplejwt's own class."""
+
+    target_class = UserJWTAuthentication
+    name = "jwtAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

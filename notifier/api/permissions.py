@@ -1,4 +1,12 @@
-"""Who may call what: services (API keys) and staff reach everything, a user reaches only their own."""
+"""Who may call what.
+
+- A service (API key) reads every user, and writes (changes, deletes, manages the devices of) ordinary
+  recipients only: a staff or superuser account does not exist for its writes (404).
+- A staff user reads every user, and writes ordinary recipients and their own account.
+- A superuser writes every account.
+- A user reads and writes only their own account.
+Nobody grants `is_staff` or `is_superuser` through the API: those fields are read-only.
+"""
 
 from typing import Any
 
@@ -15,6 +23,26 @@ def is_privileged(request: Request) -> bool:
     """A service caller or a staff user: may reach every record."""
     user = request.user
     return is_service(request) or bool(user and user.is_authenticated and user.is_staff)
+
+
+def is_superuser(request: Request) -> bool:
+    user = request.user
+    return not is_service(request) and bool(user and user.is_authenticated and user.is_superuser)
+
+
+def is_self(request: Request, target: Any) -> bool:
+    """The caller is the person `target` (a user's token, never an API key)."""
+    user = request.user
+    return not is_service(request) and bool(user and user.is_authenticated and user.pk == target.pk)
+
+
+def may_write_account(request: Request, target: Any) -> bool:
+    """Whether the caller may change or delete the account `target` (see the module's rules)."""
+    if is_self(request, target) or is_superuser(request):
+        return True
+    if target.is_staff or target.is_superuser:
+        return False
+    return is_privileged(request)
 
 
 def is_authenticated(request: Request) -> bool:

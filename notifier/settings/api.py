@@ -7,7 +7,7 @@ from notifier.settings.env import env
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "notifier.api.authentication.APIKeyAuthentication",
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "notifier.api.authentication.UserJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["notifier.api.permissions.IsServiceOrStaff"],
     "DEFAULT_RENDERER_CLASSES": ["notifier.api.renderers.EnvelopeJSONRenderer"],
@@ -43,6 +43,10 @@ SIMPLE_JWT = {
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
     "AUTH_HEADER_TYPES": ("Bearer",),
+    # Every token carries a digest of the user's password hash, checked on each request: a password
+    # change refuses every token issued before it at once (access tokens too, not only refresh).
+    "CHECK_REVOKE_TOKEN": True,
+    "REVOKE_TOKEN_CLAIM": "hash_password",
 }
 
 # Login attempts per window, counted atomically in Redis, per account and per client address.

@@ -369,7 +369,12 @@ def test_patch_user_authorization(request, user, client_fixture, status):
 def test_patch_user_changes_the_fields_given(user_client, user):
     response = user_client.patch(
         detail_url(user.id),
-        {"name": "New Name", "email": "NEW@example.com", "preferences": {"push": False}},
+        {
+            "name": "New Name",
+            "email": "NEW@example.com",
+            "preferences": {"push": False},
+            "current_password": DEFAULT_PASSWORD,
+        },
         format="json",
     )
 
@@ -389,7 +394,11 @@ def test_patch_user_changes_the_fields_given(user_client, user):
 
 
 def test_patch_user_password_lets_the_user_log_in_with_it(user_client, anonymous_client, user):
-    response = user_client.patch(detail_url(user.id), {"password": STRONG_PASSWORD}, format="json")
+    response = user_client.patch(
+        detail_url(user.id),
+        {"password": STRONG_PASSWORD, "current_password": DEFAULT_PASSWORD},
+        format="json",
+    )
 
     assert response.status_code == 200
     login = anonymous_client.post(
@@ -428,7 +437,9 @@ def test_patch_user_to_an_email_in_use_is_409_and_changes_nothing(user_client, u
     original = (user.name, user.email)
 
     response = user_client.patch(
-        detail_url(user.id), {"name": "Changed", "email": other_user.email.upper()}, format="json"
+        detail_url(user.id),
+        {"name": "Changed", "email": other_user.email.upper(), "current_password": DEFAULT_PASSWORD},
+        format="json",
     )
 
     assert response.status_code == 409

@@ -253,7 +253,9 @@ def test_refresh_for_a_deleted_user_is_401(anonymous_client, service_client, use
 def test_a_password_change_ends_other_sessions(anonymous_client, user):
     pair = login(anonymous_client, user.email).json()["data"]
     bearer(pair["access_token"]).patch(
-        f"/api/v1/users/{user.id}", {"password": "a-brand-new-passphrase"}, format="json"
+        f"/api/v1/users/{user.id}",
+        {"password": "a-brand-new-passphrase", "current_password": DEFAULT_PASSWORD},
+        format="json",
     )
 
     assert refresh(anonymous_client, pair["refresh_token"]).status_code == 401
