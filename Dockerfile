@@ -24,10 +24,10 @@ COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 # The code stays owned by root: the app user can read it, not change it.
 COPY . /app
-# Static files are served by whitenoise from the image. The secret is a placeholder for this one step;
-# the real one comes from the environment at run time. var/ (the only writable directory) holds the
-# file outboxes: emails without SMTP settings, pushes without Firebase credentials.
-RUN DJANGO_SECRET_KEY=collectstatic-build-placeholder python manage.py collectstatic --noinput --verbosity 0 \
+# Static files are served by whitenoise from the image. DEBUG for this one step only: it needs no secret
+# (without DEBUG, settings refuse to load without real ones, which come from the environment at run
+# time). var/ holds the file outboxes: emails without SMTP settings, pushes without Firebase credentials.
+RUN DEBUG=true python manage.py collectstatic --noinput --verbosity 0 \
     && mkdir -p /app/var/mail /app/var/push \
     && chown -R notifier:notifier /app/var
 USER 10001:10001

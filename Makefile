@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DJANGO_SETTINGS_MODULE := notifier.settings
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install run test lint format migrate seed browser bench chaos load-tools browser
+.PHONY: help install secrets run test lint format migrate seed browser bench chaos load-tools dlq-list dlq-replay credentials
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -19,16 +19,29 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $(STAMP)
 
-migrate: install ## create the database if it is missing and apply migrations
+secrets: ## write fresh random DJANGO_SECRET_KEY and JWT_SECRET into .env unless it has them (kept after)
+	@python3 scripts/ensure_secrets.py
+
+migrate: install secrets ## create the database if it is missing and apply migrations
 	$(PY) scripts/ensure_database.py
 	$(PY) manage.py migrate --noinput
 
 seed: migrate ## seed the demo data once (staff user, API key, templates) and print it
 	$(PY) manage.py seed_demo
 
-run: seed ## start the whole system in the foreground (API, workers, relay); Ctrl-C stops it
+# The API listens on $$PORT (environment, else .env, else 8000) and on 127.0.0.1 unless HOST says otherwise.
+run: seed ## start the whole system in the foreground (API on 127.0.0.1:8000, workers, relay); Ctrl-C stops it
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	exec honcho start --no-prefix -f Procfile
+	HOST="$${HOST:-127.0.0.1}" exec honcho start --no-prefix -f Procfile \
+		--port "$$($(PY) -c 'from notifier.settings.env import env; print(env.int("PORT", default=8000))')"
+
+credentials: seed ## print a working demo API key and admin login (makes new ones if the old are gone)
+
+dlq-list: install ## list the dead letters of every queue
+	$(PY) manage.py dlq list
+
+dlq-replay: install ## replay every dead letter of every queue (safe to run twice)
+	$(PY) manage.py dlq replay
 
 lint: install ## ruff (lint and format check) and mypy
 	ruff check .
@@ -49,7 +62,7 @@ test: install lint browser ## lint, then the whole suite against the real Postgr
 load-tools: ## install wrk (Debian's package) for make bench, unless it is there (apt, as root)
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
 
-bench: install load-tools ## throughput and latency on this machine beside same-run baselines; writes bench/results/latest.json
+bench: install secrets load-tools ## throughput and latency on this machine beside same-run baselines; writes bench/results/latest.json
 	$(PY) bench/run.py
 
 chaos: install ## the fault scenarios at full size against the real system, with what became of every notification

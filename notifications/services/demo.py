@@ -1,5 +1,6 @@
 """The demo `make run` seeds once, so a fresh machine can send its first notification at once."""
 
+import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,33 +21,40 @@ DEMO_DEVICE_TOKEN = "demo-device-token"  # noqa: S105 - a placeholder device tok
 
 @dataclass(frozen=True)
 class DemoSeed:
-    created: bool
+    state: str  # "seeded" (first run), "kept" (the saved credentials work), "renewed" (new ones made)
     credentials: str
 
 
 def _credentials_path() -> Path:
-    return Path(settings.BASE_DIR) / "var" / "demo-credentials.txt"
+    return Path(settings.BASE_DIR) / "var" / "demo-credentials.json"
 
 
-def demo_seed() -> DemoSeed:
-    """Creates the staff user, an API key, a recipient with a push device, and two templates, once.
-
-    The raw API key and password exist only at creation (the database keeps hashes), so they are
-    written to var/demo-credentials.txt (git-ignored) and shown again on later runs.
-    """
-    path = _credentials_path()
-    if User.objects.filter(email=DEMO_ADMIN_EMAIL).exists():
-        text = (
-            path.read_text()
-            if path.exists()
-            else "The demo was seeded before; its credentials file is gone.\n"
+def _templates_seed() -> None:
+    if not Template.objects.filter(code="welcome", notification_type="email").exists():
+        template_create_or_version(
+            code="welcome",
+            language="en",
+            notification_type="email",
+            subject="Welcome to {{app}}, {{name}}!",
+            body="Hi {{name}},\n\nThanks for joining {{app}}.",
+            html_body="<p>Hi {{name}},</p><p>Thanks for joining <b>{{app}}</b>.</p>",
+            description="Sent when an account is created",
         )
-        return DemoSeed(created=False, credentials=text)
+    if not Template.objects.filter(code="alert", notification_type="push").exists():
+        template_create_or_version(
+            code="alert",
+            language="en",
+            notification_type="push",
+            subject="{{title}}",
+            body="{{message}}",
+            link="https://example.com/alerts",
+            description="A generic push alert",
+        )
 
-    password = secrets.token_urlsafe(12)
-    with transaction.atomic():
-        User.objects.create_superuser(DEMO_ADMIN_EMAIL, password, name="Demo admin")
-        _, api_key = APIKey.objects.create_key(name="demo")
+
+def _recipient_id() -> str:
+    recipient = User.objects.filter(email=DEMO_RECIPIENT_EMAIL).first()
+    if recipient is None:
         recipient = user_create(
             name="Ada Lovelace",
             email=DEMO_RECIPIENT_EMAIL,
@@ -54,38 +62,70 @@ def demo_seed() -> DemoSeed:
             push_token=DEMO_DEVICE_TOKEN,
             platform="android",
         )
-        if not Template.objects.filter(code="welcome", notification_type="email").exists():
-            template_create_or_version(
-                code="welcome",
-                language="en",
-                notification_type="email",
-                subject="Welcome to {{app}}, {{name}}!",
-                body="Hi {{name}},\n\nThanks for joining {{app}}.",
-                html_body="<p>Hi {{name}},</p><p>Thanks for joining <b>{{app}}</b>.</p>",
-                description="Sent when an account is created",
-            )
-        if not Template.objects.filter(code="alert", notification_type="push").exists():
-            template_create_or_version(
-                code="alert",
-                language="en",
-                notification_type="push",
-                subject="{{title}}",
-                body="{{message}}",
-                link="https://example.com/alerts",
-                description="A generic push alert",
-            )
-    port = settings.PORT
-    text = (
-        f"admin (staff) login: {DEMO_ADMIN_EMAIL} / {password}   http://localhost:{port}/admin/\n"
-        f"API key (X-API-Key): {api_key}\n"
-        f"demo recipient user_id: {recipient.id} ({DEMO_RECIPIENT_EMAIL}, push device {DEMO_DEVICE_TOKEN})\n"
-        f"templates: welcome (email: name, app), alert (push: title, message)\n"
-        f"try: curl -s -X POST http://localhost:{port}/api/v1/notifications/ -H 'X-API-Key: {api_key}' "
-        f'-H \'Content-Type: application/json\' -d \'{{"notification_type": "email", '
-        f'"user_id": "{recipient.id}", "template_code": "welcome", '
-        f'"variables": {{"name": "Ada", "app": "notifier"}}, "request_id": "demo-1"}}\'\n'
+    return str(recipient.id)
+
+
+def _saved_still_valid(saved: dict[str, str]) -> bool:
+    admin = User.objects.filter(email=DEMO_ADMIN_EMAIL, is_active=True).first()
+    return (
+        admin is not None
+        and admin.check_password(saved.get("password", ""))
+        and APIKey.objects.is_valid(saved.get("api_key", ""))
+        and User.objects.filter(pk=saved.get("recipient_id"), is_active=True).exists()
     )
+
+
+def _credentials_text(saved: dict[str, str]) -> str:
+    port = settings.PORT
+    api_key, recipient_id = saved["api_key"], saved["recipient_id"]
+    return (
+        f"admin (superuser) login: {DEMO_ADMIN_EMAIL} / {saved['password']}   http://localhost:{port}/admin/\n"
+        f"API key (X-API-Key): {api_key}\n"
+        f"demo recipient user_id: {recipient_id} ({DEMO_RECIPIENT_EMAIL}, push device {DEMO_DEVICE_TOKEN})\n"
+        f"templates: welcome (email: name, app), alert (push: title, message)\n"
+        "try (each run sends a new notification; its request_id is the time):\n"
+        f"curl -sS -X POST http://localhost:{port}/api/v1/notifications/ -H 'X-API-Key: {api_key}' "
+        f'-H \'Content-Type: application/json\' -d \'{{"notification_type": "email", '
+        f'"user_id": "{recipient_id}", "template_code": "welcome", '
+        f'"variables": {{"name": "Ada", "app": "notifier"}}, '
+        f'"request_id": "demo-\'"$(date +%s%N)"\'"}}\'\n'
+    )
+
+
+def demo_seed() -> DemoSeed:
+    """Seeds the superuser, an API key, a recipient with a push device, and two templates, once; and
+    always returns working credentials.
+
+    The raw API key and password exist only at creation (the database keeps hashes), so they are kept in
+    var/demo-credentials.json (git-ignored, owner-only). When that file is missing or no longer works
+    (another checkout shares the database, the key was revoked, the password changed), the demo admin
+    gets a new password and a new demo API key is made, so `make run` can always print a working login.
+    """
+    path = _credentials_path()
+    saved: dict[str, str] = {}
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+        except ValueError:
+            saved = {}
+    created = not User.objects.filter(email=DEMO_ADMIN_EMAIL).exists()
+    if not created and _saved_still_valid(saved):
+        return DemoSeed(state="kept", credentials=_credentials_text(saved))
+
+    password = secrets.token_urlsafe(12)
+    with transaction.atomic():
+        admin = User.objects.select_for_update().filter(email=DEMO_ADMIN_EMAIL).first()
+        if admin is None:
+            User.objects.create_superuser(DEMO_ADMIN_EMAIL, password, name="Demo admin")
+        else:
+            admin.set_password(password)
+            admin.is_active = True
+            admin.save(update_fields=["password", "is_active"])
+        _, api_key = APIKey.objects.create_key(name="demo")
+        saved = {"password": password, "api_key": api_key, "recipient_id": _recipient_id()}
+        _templates_seed()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    path.touch(mode=0o600)
     path.chmod(0o600)
-    return DemoSeed(created=True, credentials=text)
+    path.write_text(json.dumps(saved))
+    return DemoSeed(state="seeded" if created else "renewed", credentials=_credentials_text(saved))

@@ -1,5 +1,9 @@
 """The operator's commands: setup_broker, seed_demo, outbox_relay, dlq."""
 
+import json
+import re
+import subprocess
+import time
 from io import StringIO
 
 import pytest
@@ -42,6 +46,64 @@ def test_seed_demo_seeds_once_and_prints_the_same_credentials(settings, tmp_path
         ("welcome", "email"),
         ("alert", "push"),
     }
+
+
+def _login_and_key(output: str) -> tuple[str, str]:
+    login = next(line for line in output.splitlines() if line.startswith("admin"))
+    password = login.split(" / ", 1)[1].split()[0]
+    key = next(line for line in output.splitlines() if line.startswith("API key")).split(": ", 1)[1]
+    return password, key
+
+
+def _works(password: str, key: str) -> bool:
+    admin = User.objects.get(email="admin@notifier.local")
+    return admin.check_password(password) and APIKey.objects.is_valid(key)
+
+
+@pytest.mark.django_db
+def test_seed_demo_makes_new_working_credentials_when_the_file_is_gone(settings, tmp_path):
+    settings.BASE_DIR = tmp_path / "first-checkout"
+    first = _run("seed_demo")
+    settings.BASE_DIR = tmp_path / "second-checkout"  # another checkout sharing the database
+
+    second = _run("seed_demo")
+
+    assert "demo (new credentials):" in second
+    assert _works(*_login_and_key(second))
+    assert User.objects.filter(is_staff=True).count() == 1
+    assert _login_and_key(first)[0] != _login_and_key(second)[0]
+
+
+@pytest.mark.django_db
+def test_seed_demo_renews_credentials_that_stopped_working(settings, tmp_path):
+    settings.BASE_DIR = tmp_path
+    _, key = _login_and_key(_run("seed_demo"))
+    APIKey.objects.filter(pk=APIKey.objects.get_from_key(key).pk).update(revoked=True)
+
+    again = _run("seed_demo")
+
+    assert "demo (new credentials):" in again
+    assert _works(*_login_and_key(again))
+
+
+@pytest.mark.django_db
+def test_seed_demos_curl_line_sends_a_new_request_id_each_time(settings, tmp_path):
+    settings.BASE_DIR = tmp_path
+    curl = next(line for line in _run("seed_demo").splitlines() if line.startswith("curl"))
+
+    first = subprocess.run(["bash", "-c", f"echo {curl}"], capture_output=True, text=True, check=True)
+    time.sleep(0.01)
+    second = subprocess.run(["bash", "-c", f"echo {curl}"], capture_output=True, text=True, check=True)
+
+    assert f"http://localhost:{settings.PORT}/api/v1/notifications/" in curl
+    ids = [json.loads(run.stdout.split(" -d ", 1)[1])["request_id"] for run in (first, second)]
+    assert ids[0] != ids[1]
+    assert all(re.fullmatch(r"demo-\d+", request_id) for request_id in ids)
+
+
+def test_dlq_replay_refuses_an_id_that_is_not_a_uuid():
+    with pytest.raises(CommandError, match="--id takes a notification id"):
+        call_command("dlq", "replay", "--id", "not-a-uuid")
 
 
 @pytest.mark.django_db

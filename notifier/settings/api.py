@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from notifier.settings.env import env
+from notifier.settings.secret_keys import JWT_SECRET_DEVELOPMENT_DEFAULT
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -29,8 +30,8 @@ API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
 # A verified key is trusted this long per process without a query; revocation takes effect within it.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
 
-# The development default is flagged by `manage.py check --deploy` (notifier.W001).
-JWT_SECRET_DEVELOPMENT_DEFAULT = "notifier-development-jwt-secret-change-me"  # noqa: S105 - flagged by check --deploy
+# The development default serves DEBUG only: without DEBUG, settings refuse it (settings.secret_keys).
+# `manage.py check --deploy` flags it too (notifier.W001).
 JWT_SECRET = env.str("JWT_SECRET", default=JWT_SECRET_DEVELOPMENT_DEFAULT)
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_TTL_SECONDS", default=15 * 60)),

@@ -1,10 +1,11 @@
 """Django core: apps, middleware, database, auth, static files."""
 
 from notifier.settings.env import BASE_DIR, env
+from notifier.settings.secret_keys import DJANGO_SECRET_KEY_DEVELOPMENT_DEFAULT
 
-# The development default is deliberately recognisable: `check --deploy` flags it (security.W009).
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="django-insecure-notifier-development-key")
 DEBUG = env.bool("DEBUG", default=False)
+# The development default serves DEBUG only: without DEBUG, settings refuse it (settings.secret_keys).
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DJANGO_SECRET_KEY_DEVELOPMENT_DEFAULT)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 

@@ -1,4 +1,5 @@
 import re
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,13 @@ def _age(value: str) -> timedelta:
     if not match:
         raise CommandError(f"--older-than takes a number and a unit s, m, h or d (e.g. 7d), not {value!r}")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _notification_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise CommandError(f"--id takes a notification id (a UUID), not {value!r}") from None
 
 
 class Command(BaseCommand):
@@ -63,7 +71,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"{len(letters)} dead letter(s)"))
 
     def _replay(self, options: dict[str, Any]) -> None:
-        ids = set(options["ids"]) if options["ids"] else None
+        ids = {_notification_id(value) for value in options["ids"]} if options["ids"] else None
         report = dlq_replay(channel=options["queue"], notification_ids=ids, dry_run=options["dry_run"])
         verb = "would replay" if options["dry_run"] else "replayed"
         for notification_id in report.replayed:

@@ -7,10 +7,15 @@ from notifications.services.demo import demo_seed
 
 class Command(BaseCommand):
     help = (
-        "Seeds the demo once (staff user, API key, a recipient, an email and a push template) and prints it."
+        "Seeds the demo once (superuser, API key, a recipient, an email and a push template) and prints it."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         seed = demo_seed()
-        self.stdout.write(self.style.SUCCESS("demo seeded:" if seed.created else "demo (seeded earlier):"))
+        heading = {
+            "seeded": "demo seeded:",
+            "kept": "demo (seeded earlier):",
+            "renewed": "demo (new credentials):",
+        }
+        self.stdout.write(self.style.SUCCESS(heading[seed.state]))
         self.stdout.write(seed.credentials)
