@@ -12,6 +12,7 @@ from rest_framework_api_key.models import APIKey
 from templates_app.models import Template
 from templates_app.services import template_create_or_version
 from users.models import User
+from users.selectors import user_get
 from users.services import user_create
 
 DEMO_ADMIN_EMAIL = "admin@notifier.local"
@@ -67,11 +68,13 @@ def _recipient_id() -> str:
 
 def _saved_still_valid(saved: dict[str, str]) -> bool:
     admin = User.objects.filter(email=DEMO_ADMIN_EMAIL, is_active=True).first()
+    recipient = user_get(user_id=saved.get("recipient_id", ""))
     return (
         admin is not None
         and admin.check_password(saved.get("password", ""))
         and APIKey.objects.is_valid(saved.get("api_key", ""))
-        and User.objects.filter(pk=saved.get("recipient_id"), is_active=True).exists()
+        and recipient is not None
+        and recipient.is_active
     )
 
 
