@@ -141,8 +141,7 @@ def user_credentials_change_authorize(
         raise _validation_error(
             "current_password", ["Give your current password to change your email or password."]
         )
-    _login_rate_limit_hit(key=f"login:address:{client_address}", limit=settings.LOGIN_RATE_LIMIT_PER_ADDRESS)
-    _login_rate_limit_hit(key=_login_account_key(user.email), limit=settings.LOGIN_RATE_LIMIT_PER_ACCOUNT)
+    auth_attempt_count(email=user.email, client_address=client_address)
     if not user.check_password(current_password):
         logger.info("credential change refused", extra={"user_id": str(user.pk)})
         raise _validation_error("current_password", ["The current password is wrong."])
@@ -380,6 +379,23 @@ def _login_account_key(email: str) -> str:
     return "login:account:" + hashlib.sha256(email.encode()).hexdigest()
 
 
+def auth_attempt_count(*, email: str, client_address: str) -> None:
+    """Counts a login attempt (API or admin) against its address and its account; raises
+    LoginRateLimitedError past either limit. Both ways in share the counters."""
+    _login_rate_limit_hit(key=f"login:address:{client_address}", limit=settings.LOGIN_RATE_LIMIT_PER_ADDRESS)
+    _login_rate_limit_hit(
+        key=_login_account_key(email_normalize(email)), limit=settings.LOGIN_RATE_LIMIT_PER_ACCOUNT
+    )
+
+
+def auth_attempt_succeeded(*, email: str) -> None:
+    """A right password resets the account's count, so an owner is not locked out by their own typos."""
+    try:
+        rate_limit_reset(key=_login_account_key(email_normalize(email)))
+    except CACHE_ERRORS as exc:
+        logger.error("login rate limit unavailable; counter not reset", extra={"error": str(exc)})
+
+
 def auth_login(*, email: str, password: str, client_address: str) -> TokenPair:
     """Checks the credentials and issues an access/refresh pair.
 
@@ -388,17 +404,13 @@ def auth_login(*, email: str, password: str, client_address: str) -> TokenPair:
     locked out by their own earlier typos). Inactive users are refused like wrong passwords.
     """
     email = email_normalize(email)
-    _login_rate_limit_hit(key=f"login:address:{client_address}", limit=settings.LOGIN_RATE_LIMIT_PER_ADDRESS)
-    _login_rate_limit_hit(key=_login_account_key(email), limit=settings.LOGIN_RATE_LIMIT_PER_ACCOUNT)
+    auth_attempt_count(email=email, client_address=client_address)
 
     user = authenticate(email=email, password=password)
     if not isinstance(user, User) or not user.is_active:
         logger.info("login refused", extra={"client_address": client_address})
         raise _invalid_credentials()
-    try:
-        rate_limit_reset(key=_login_account_key(email))
-    except CACHE_ERRORS as exc:
-        logger.error("login rate limit unavailable; counter not reset", extra={"error": str(exc)})
+    auth_attempt_succeeded(email=email)
     return _token_pair(RefreshToken.for_user(user))
 
 
