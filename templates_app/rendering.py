@@ -5,14 +5,19 @@ and the variables it needs; rendering walks the cached tree. Partials (`{{> name
 would read them from the working directory.
 """
 
+import contextvars
 import html
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import pystache
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
 from pystache.parsed import ParsedTemplate
 from pystache.parser import (
     ParsingError,
@@ -31,9 +36,9 @@ if TYPE_CHECKING:
 
 PARSE_CACHE_SIZE = 1024
 # Bounds on one field's rendering, so a template looping over a large list (or nested loops over one)
-# cannot take a worker down: section items visited and characters interpolated.
+# cannot take a worker down: section items visited, and characters produced (TEMPLATE_RENDER_LIMITS,
+# checked as the output grows, so rendering stops as soon as a bound is crossed).
 MAX_SECTION_ITEMS = 10_000
-MAX_INTERPOLATED_CHARS = 1_000_000
 
 # A tag name: word characters and hyphens, dotted for nested values. Stricter than pystache, which
 # would accept `{{first name}}` or `{{{x}}` as names that can never resolve.
@@ -42,6 +47,7 @@ _NAME_RE = re.compile(r"^[\w-]+(\.[\w-]+)*$")
 _LINE_BREAKS_RE = re.compile(r"[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
 
 FIELDS = ("subject", "body", "html_body", "image_url", "link")
+http_url_validator = URLValidator(schemes=["http", "https"])
 
 
 class TemplateSyntaxError(ApplicationError):
@@ -67,6 +73,18 @@ class TemplateRenderError(ApplicationError):
             data={"missing": missing},
         )
         self.missing = missing
+
+
+class TemplateRenderedUrlError(ApplicationError):
+    """A rendered image_url or link is not an http(s) URL (a variable can make it `javascript:...`)."""
+
+    def __init__(self, *, field: str) -> None:
+        super().__init__(
+            f"The rendered {field} is not an http(s) URL.",
+            code="invalid_rendered_url",
+            status=400,
+            data={field: ["Must render to an http or https URL."]},
+        )
 
 
 class TemplateRenderLimitError(ApplicationError):
@@ -104,11 +122,43 @@ def _check_name(name: str) -> tuple[str, ...]:
     return tuple(name.split("."))
 
 
+class _BudgetedParsedTemplate(ParsedTemplate):
+    """A parsed (sub)template that charges its literal text to the rendering's budget before rendering
+    it: a section renders its body once per item, so output is counted as it is produced."""
+
+    literal_chars = 0
+
+    def render(self, engine: Any, context: Any) -> str:
+        if isinstance(engine, _BoundedEngine):
+            engine.charge(self.literal_chars)
+        return super().render(engine, context)
+
+
+_STRAY_DELIMITERS = ("{{", "}}")
+
+
 def _collect(
-    parsed: ParsedTemplate, *, in_section: bool, required: set[tuple[str, ...]], optional: set[str]
+    parsed: ParsedTemplate,
+    *,
+    in_section: bool,
+    required: set[tuple[str, ...]],
+    optional: set[str],
+    depth: int = 0,
 ) -> None:
+    """Walks the parse tree: records the variables, refuses what the renderer would not expand (partials,
+    stray delimiters, odd names), bounds section nesting, and makes every subtree budgeted."""
+    max_depth = settings.TEMPLATE_MAX_NESTING_DEPTH
+    if depth > max_depth:
+        raise ValueError(f"sections are nested more than {max_depth} deep (TEMPLATE_MAX_NESTING_DEPTH)")
+    parsed.__class__ = _BudgetedParsedTemplate
+    literal_chars = 0
     for node in parsed._parse_tree:
-        if isinstance(node, (_EscapeNode, _LiteralNode)):
+        if type(node) is str:
+            literal_chars += len(node)
+            stray = next((d for d in _STRAY_DELIMITERS if d in node), None)
+            if stray:
+                raise ValueError(f"{stray!r} that is not a tag (an unclosed or stray delimiter)")
+        elif isinstance(node, (_EscapeNode, _LiteralNode)):
             if node.key == ".":  # the implicit iterator: the current section item
                 continue
             path = _check_name(node.key)
@@ -120,9 +170,10 @@ def _collect(
             if node.key != ".":
                 optional.add(_check_name(node.key)[0])
             inner = node.parsed if isinstance(node, _SectionNode) else node.parsed_section
-            _collect(inner, in_section=True, required=required, optional=optional)
+            _collect(inner, in_section=True, required=required, optional=optional, depth=depth + 1)
         elif isinstance(node, _PartialNode):
             raise ValueError(f"partials are not supported ({{{{>{node.key}}}}})")
+    parsed.literal_chars = literal_chars  # type: ignore[attr-defined]
 
 
 @lru_cache(maxsize=PARSE_CACHE_SIZE)
@@ -134,6 +185,8 @@ def _compile(source: str) -> CompiledTemplate:
         raise ValueError(str(exc)) from None
     except IndexError:  # pystache's reaction to a delimiter change without two delimiters: {{=x=}}
         raise ValueError("invalid delimiter change: give two delimiters, e.g. {{=<% %>=}}") from None
+    except RecursionError:
+        raise ValueError("the template is nested too deeply to parse") from None
     required: set[tuple[str, ...]] = set()
     optional: set[str] = set()
     _collect(parsed, in_section=False, required=required, optional=optional)
@@ -190,7 +243,7 @@ def _missing_paths(compiled: list[CompiledTemplate], variables: dict[str, Any]) 
     return sorted(missing)
 
 
-def _to_text(value: Any) -> str:
+def value_as_text(value: Any) -> str:
     """JSON values as text: null is empty, booleans are true/false, lists and objects are JSON."""
     if value is None:
         return ""
@@ -201,13 +254,34 @@ def _to_text(value: Any) -> str:
     return str(value)
 
 
+# The output bound of the field being rendered; read by the engine pystache builds for each render call.
+_render_limit: contextvars.ContextVar[tuple[str, int]] = contextvars.ContextVar("render_limit")
+
+
 class _BoundedEngine(RenderEngine):
-    """Counts section items and interpolated characters of one rendering and stops past the bounds."""
+    """Counts section items and output characters of one rendering and stops past the bounds."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        escape, literal = kwargs.pop("escape"), kwargs.pop("literal")
+        super().__init__(escape=self._counted(escape), literal=self._counted(literal), **kwargs)
         self.section_items = 0
-        self.interpolated_chars = 0
+        self.output_chars = 0
+        self.field, self.max_chars = _render_limit.get(("field", 0))
+
+    def _counted(self, convert: Callable[[str], str]) -> Callable[[str], str]:
+        def counted(text: str) -> str:
+            converted = convert(text)
+            self.charge(len(converted))
+            return converted
+
+        return counted
+
+    def charge(self, chars: int) -> None:
+        self.output_chars += chars
+        if self.max_chars and self.output_chars > self.max_chars:
+            raise TemplateRenderLimitError(
+                detail=f"The rendered {self.field} is longer than {self.max_chars} characters."
+            )
 
     def fetch_section_data(self, context: Any, name: str) -> Any:
         data = super().fetch_section_data(context, name)
@@ -218,15 +292,6 @@ class _BoundedEngine(RenderEngine):
             )
         return data
 
-    def fetch_string(self, context: Any, name: str) -> Any:
-        text = super().fetch_string(context, name)
-        self.interpolated_chars += len(text)
-        if self.interpolated_chars > MAX_INTERPOLATED_CHARS:
-            raise TemplateRenderLimitError(
-                detail=f"Rendering interpolates more than {MAX_INTERPOLATED_CHARS} characters."
-            )
-        return text
-
 
 class _Renderer(pystache.Renderer):
     """pystache's Renderer with the bounded engine, JSON-friendly text and no file-system partials."""
@@ -235,7 +300,7 @@ class _Renderer(pystache.Renderer):
         super().__init__(escape=escape, missing_tags="ignore", partials={})
 
     def str_coerce(self, val: Any) -> str:
-        return _to_text(val)
+        return value_as_text(val)
 
     def _make_render_engine(self) -> RenderEngine:
         # pystache 0.6.8 (pinned) builds a fresh engine per render() call; we wrap the same callables.
@@ -247,6 +312,17 @@ class _Renderer(pystache.Renderer):
             resolve_partial=engine.resolve_partial,
             to_str=engine.to_str,
         )
+
+    def render_bounded(
+        self, parsed: ParsedTemplate, variables: dict[str, Any], *, field: str, limit: int
+    ) -> str:
+        token = _render_limit.set((field, limit))
+        try:
+            return str(self.render(parsed, variables))
+        except RecursionError:
+            raise TemplateRenderLimitError(detail=f"The {field} nests too deeply to render.") from None
+        finally:
+            _render_limit.reset(token)
 
 
 _PLAIN = _Renderer(escape=lambda text: text)
@@ -275,25 +351,37 @@ def template_render(*, version: "TemplateVersion", variables: dict[str, Any]) ->
     its nested keys) are checked first: TemplateRenderError names every one that is missing or null.
     Only html_body is HTML-escaped; subject, body, image_url and link are plain text. Line breaks in
     the rendered subject become single spaces and its ends are stripped: a subject is one header line;
-    image_url and link are stripped too (a URL has no surrounding whitespace).
+    image_url and link are stripped too (a URL has no surrounding whitespace) and must then be http(s)
+    URLs (TemplateRenderedUrlError). Every part is bounded by TEMPLATE_RENDER_LIMITS
+    (TemplateRenderLimitError).
     """
     sources = {field: getattr(version, field) or "" for field in FIELDS}
     compiled = _compile_fields(sources)
     missing = _missing_paths(list(compiled.values()), variables)
     if missing:
         raise TemplateRenderError(missing=missing)
+    limits = settings.TEMPLATE_RENDER_LIMITS[version.template.notification_type]
     rendered = {
-        field: (_HTML if field == "html_body" else _PLAIN).render(compiled[field].parsed, variables)
+        field: (_HTML if field == "html_body" else _PLAIN).render_bounded(
+            compiled[field].parsed, variables, field=field, limit=limits.get(field, 0)
+        )
         if sources[field]
         else ""
         for field in FIELDS
     }
+    for field in ("image_url", "link"):
+        rendered[field] = rendered[field].strip()
+        if rendered[field]:
+            try:
+                http_url_validator(rendered[field])
+            except DjangoValidationError:
+                raise TemplateRenderedUrlError(field=field) from None
     return RenderedTemplate(
         subject=_subject_one_line(rendered["subject"]),
         body=rendered["body"],
         html_body=rendered["html_body"],
-        image_url=rendered["image_url"].strip(),
-        link=rendered["link"].strip(),
+        image_url=rendered["image_url"],
+        link=rendered["link"],
         version=version.version,
         language=version.template.language,
     )

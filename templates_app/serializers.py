@@ -2,12 +2,12 @@
 
 from typing import Any
 
-from django.core.validators import URLValidator
 from rest_framework import serializers
 
 from notifier.api.validation import JSONObjectField
 from templates_app.languages import LANGUAGE_MAX_LENGTH, language_is_valid, language_normalize
 from templates_app.models import NotificationType, TemplateVersion
+from templates_app.rendering import http_url_validator
 
 MAX_SUBJECT_CHARS = 998  # RFC 5322 line length; also the column's size
 MAX_BODY_CHARS = 100_000
@@ -15,7 +15,6 @@ MAX_URL_CHARS = 2048
 MAX_VARIABLES_BYTES = 64 * 1024
 MAX_VARIABLES_DEPTH = 10
 
-_http_url = URLValidator(schemes=["http", "https"])
 
 
 class LanguageField(serializers.CharField):
@@ -40,13 +39,13 @@ class UrlTemplateField(serializers.CharField):
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
         if value and "{{" not in value:
-            _http_url(value)
+            http_url_validator(value)
         return value
 
 
 class TemplateCreateInputSerializer(serializers.Serializer):
     code = serializers.SlugField(max_length=100)
-    language = LanguageField()
+    language = LanguageField(required=False, help_text="DEFAULT_LANGUAGE (en) when omitted.")
     notification_type = serializers.ChoiceField(choices=NotificationType.choices)
     subject = serializers.CharField(max_length=MAX_SUBJECT_CHARS, help_text="Email subject or push title.")
     body = serializers.CharField(max_length=MAX_BODY_CHARS, trim_whitespace=False)

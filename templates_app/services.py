@@ -4,7 +4,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from notifier.api.errors import ApplicationError
-from templates_app.languages import language_is_valid, language_normalize
+from templates_app.languages import language_default, language_is_valid, language_normalize
 from templates_app.models import NotificationType, Template, TemplateVersion
 from templates_app.rendering import template_variables_extract
 from templates_app.selectors import template_cache_invalidate, template_notification_type_infer
@@ -50,7 +50,6 @@ def _check_content(
 def template_create_or_version(
     *,
     code: str,
-    language: str,
     notification_type: str,
     subject: str,
     body: str,
@@ -58,6 +57,7 @@ def template_create_or_version(
     image_url: str = "",
     link: str = "",
     description: str | None = None,
+    language: str | None = None,
 ) -> TemplateVersion:
     """Creates the template (code, language, notification_type) if new, else its next version.
 
@@ -68,7 +68,7 @@ def template_create_or_version(
     `description`, when given, replaces the template's. Concurrent calls get distinct consecutive
     numbers: the template row is locked for the transaction. Identical content still makes a version.
     """
-    language = language_normalize(language=language)
+    language = language_normalize(language=language) if language is not None else language_default()
     fields = {"subject": subject, "body": body, "html_body": html_body, "image_url": image_url, "link": link}
     errors = _check_content(code=code, language=language, notification_type=notification_type, fields=fields)
     if errors:

@@ -46,7 +46,7 @@ from notifications.models import (
 from notifications.services.preferences import NO_PUSH_DEVICE, channel_disabled_reason
 from notifier.api.errors import ApplicationError
 from notifier.logging import correlation_id_set
-from templates_app.rendering import RenderedTemplate, template_render
+from templates_app.rendering import RenderedTemplate, template_render, value_as_text
 from templates_app.selectors import template_version_resolve
 from users.selectors import UserProfile, devices_active_for_user, user_profile_get
 from users.services import device_deactivate
@@ -216,6 +216,26 @@ def _fail(notification: Notification, reason: str) -> DeliveryResult:
     return DeliveryResult(Outcome.FAILED, reason=reason)
 
 
+def _render_failed(notification: Notification, exc: Exception, *, worker: str) -> DeliveryResult:
+    """Records an attempt with the render error and fails the notification (retrying cannot help: the
+    template and the variables stay the same), so its timeline says why nothing was sent."""
+    reason = exc.message if isinstance(exc, ApplicationError) else f"{exc.__class__.__name__}: {exc}"
+    if not isinstance(exc, ApplicationError):
+        logger.exception("rendering failed unexpectedly", extra={"notification_id": str(notification.id)})
+    started_at = timezone.now()
+    with transaction.atomic():
+        Notification.objects.filter(pk=notification.pk).update(attempts=F("attempts") + 1)
+        notification.attempts += 1
+        _record(
+            notification,
+            outcome=AttemptOutcome.PERMANENT_ERROR,
+            worker=worker,
+            started_at=started_at,
+            error=exc,
+        )
+        return _fail(notification, f"render error: {reason}")
+
+
 def _render(notification: Notification) -> RenderedTemplate:
     version = template_version_resolve(
         code=notification.template_code,
@@ -227,10 +247,8 @@ def _render(notification: Notification) -> RenderedTemplate:
 
 def _push_messages(notification: Notification, rendered: RenderedTemplate) -> list[OutgoingPush]:
     already = set(notification.delivered_device_ids)
-    data = {
-        str(key): value if isinstance(value, str) else str(value)
-        for key, value in notification.metadata.items()
-    }
+    # FCM data values are strings: objects and lists travel as JSON text, null as "", booleans as true/false.
+    data = {str(key): value_as_text(value) for key, value in notification.metadata.items()}
     return [
         OutgoingPush(
             notification_id=str(notification.id),
@@ -321,8 +339,8 @@ def _deliver_locked(
         )
     try:
         rendered = _render(notification)
-    except ApplicationError as exc:
-        return _fail(notification, f"render error: {exc.message}")
+    except Exception as exc:  # noqa: BLE001 - any render failure is this notification's end; it is recorded
+        return _render_failed(notification, exc, worker=worker)
 
     breaker = breaker_get(channel)
     open_for = breaker_open_remaining(channel)

@@ -37,3 +37,26 @@ PUSH_FILE_PATH = env.str("PUSH_FILE_PATH", default=str(BASE_DIR / "var" / "push"
 DEFAULT_LANGUAGE = env.str("DEFAULT_LANGUAGE", default="en")
 # "auto": Firebase when FIREBASE_CREDENTIALS exists, else the dry-run file outbox; or an import string.
 PUSH_PROVIDER = env.str("PUSH_PROVIDER", default="auto")
+
+# Templates: sections nested deeper than this are refused when a template is saved (400), and each
+# rendered part is bounded in characters (rendering stops as soon as one is crossed; a notification whose
+# rendering crosses one ends failed with that reason). A push must fit FCM's 4 KB payload.
+TEMPLATE_MAX_NESTING_DEPTH = env.int("TEMPLATE_MAX_NESTING_DEPTH", default=10)
+RENDER_MAX_EMAIL_SUBJECT_CHARS = env.int("RENDER_MAX_EMAIL_SUBJECT_CHARS", default=998)
+RENDER_MAX_EMAIL_BODY_CHARS = env.int("RENDER_MAX_EMAIL_BODY_CHARS", default=2_000_000)
+RENDER_MAX_PUSH_TITLE_CHARS = env.int("RENDER_MAX_PUSH_TITLE_CHARS", default=250)
+RENDER_MAX_PUSH_BODY_CHARS = env.int("RENDER_MAX_PUSH_BODY_CHARS", default=2_000)
+RENDER_MAX_URL_CHARS = env.int("RENDER_MAX_URL_CHARS", default=1_000)
+TEMPLATE_RENDER_LIMITS = {
+    "email": {
+        "subject": RENDER_MAX_EMAIL_SUBJECT_CHARS,
+        "body": RENDER_MAX_EMAIL_BODY_CHARS,
+        "html_body": RENDER_MAX_EMAIL_BODY_CHARS,
+    },
+    "push": {
+        "subject": RENDER_MAX_PUSH_TITLE_CHARS,
+        "body": RENDER_MAX_PUSH_BODY_CHARS,
+        "image_url": RENDER_MAX_URL_CHARS,
+        "link": RENDER_MAX_URL_CHARS,
+    },
+}

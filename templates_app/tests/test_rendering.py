@@ -1,5 +1,7 @@
 """Rendering is pure: these tests build unsaved model instances and never touch the database."""
 
+import tracemalloc
+
 import pytest
 
 from templates_app import rendering
@@ -203,11 +205,78 @@ def test_render_stops_past_the_section_item_bound():
     assert caught.value.message == f"Rendering visits more than {MAX_SECTION_ITEMS} section items."
 
 
-def test_render_stops_past_the_interpolated_characters_bound():
+def test_render_stops_past_the_output_bound_counting_interpolated_text(settings):
     version = _version(subject="s", body="{{#items}}{{big}}{{/items}}")
 
-    with pytest.raises(TemplateRenderLimitError):
-        template_render(version=version, variables={"items": list(range(100)), "big": "x" * 20_000})
+    with pytest.raises(TemplateRenderLimitError) as caught:
+        template_render(version=version, variables={"items": list(range(101)), "big": "x" * 20_000})
+
+    limit = settings.RENDER_MAX_EMAIL_BODY_CHARS
+    assert caught.value.message == f"The rendered body is longer than {limit} characters."
+
+
+def test_a_section_repeating_literal_text_stops_as_soon_as_the_bound_is_crossed():
+    """20 KB of literal text over 10,000 items would be 200 MB; rendering stops near the bound instead."""
+    version = _version(subject="s", body="{{#items}}" + "x" * 20_000 + "{{/items}}")
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateRenderLimitError):
+            template_render(version=version, variables={"items": list(range(10_000))})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 20_000_000
+
+
+def test_html_escaping_counts_toward_the_bound(settings):
+    settings.TEMPLATE_RENDER_LIMITS = {"email": {"subject": 998, "body": 100, "html_body": 100}}
+    version = _version(subject="s", body="b", html_body="{{x}}")
+
+    with pytest.raises(TemplateRenderLimitError, match="html_body is longer than 100"):
+        template_render(version=version, variables={"x": "<" * 30})  # 30 characters, 120 escaped
+
+    assert template_render(version=version, variables={"x": "<" * 25}).html_body == "&lt;" * 25
+
+
+def test_a_push_body_is_bounded_to_fit_fcm(settings):
+    template = Template(code="alert", language="en", notification_type=NotificationType.PUSH)
+    version = TemplateVersion(template=template, version=1, subject="t", body="{{message}}")
+    limit = settings.RENDER_MAX_PUSH_BODY_CHARS
+
+    with pytest.raises(TemplateRenderLimitError, match=f"body is longer than {limit}"):
+        template_render(version=version, variables={"message": "m" * (limit + 1)})
+
+
+@pytest.mark.parametrize("depth", [11, 500, 1_000])
+def test_sections_nested_past_the_bound_are_a_syntax_error(depth):
+    source = "".join(f"{{{{#s{n}}}}}" for n in range(depth)) + "x" + "".join(
+        f"{{{{/s{n}}}}}" for n in reversed(range(depth))
+    )
+
+    with pytest.raises(TemplateSyntaxError, match="nested more than 10 deep"):
+        template_variables_extract(subject="s", body=source)
+
+
+def test_sections_nested_to_the_bound_are_fine():
+    source = "".join(f"{{{{#s{n}}}}}" for n in range(10)) + "x" + "".join(
+        f"{{{{/s{n}}}}}" for n in reversed(range(10))
+    )
+
+    assert template_variables_extract(subject="s", body=source)["optional"] == [f"s{n}" for n in range(10)]
+
+
+@pytest.mark.parametrize("source", ["Hi {{name", "Hi name}}", "{{name}} and {{", "a {{ b", "{{#s}}x}}{{/s}}"])
+def test_a_stray_delimiter_is_a_syntax_error(source):
+    with pytest.raises(TemplateSyntaxError, match="that is not a tag"):
+        template_variables_extract(subject=source, body="b")
+
+
+def test_comments_and_triple_mustaches_are_not_stray():
+    variables = template_variables_extract(subject="{{! a note }}Hi {{{name}}}", body="{{&raw}}")
+
+    assert variables == {"required": ["name", "raw"], "optional": []}
 
 
 def test_render_parses_each_source_once():
