@@ -16,7 +16,6 @@ MAX_VARIABLES_BYTES = 64 * 1024
 MAX_VARIABLES_DEPTH = 10
 
 
-
 class LanguageField(serializers.CharField):
     """A language tag in any case, returned in its canonical case: pt-br -> pt-BR."""
 

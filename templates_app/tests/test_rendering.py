@@ -251,8 +251,10 @@ def test_a_push_body_is_bounded_to_fit_fcm(settings):
 
 @pytest.mark.parametrize("depth", [11, 500, 1_000])
 def test_sections_nested_past_the_bound_are_a_syntax_error(depth):
-    source = "".join(f"{{{{#s{n}}}}}" for n in range(depth)) + "x" + "".join(
-        f"{{{{/s{n}}}}}" for n in reversed(range(depth))
+    source = (
+        "".join(f"{{{{#s{n}}}}}" for n in range(depth))
+        + "x"
+        + "".join(f"{{{{/s{n}}}}}" for n in reversed(range(depth)))
     )
 
     with pytest.raises(TemplateSyntaxError, match="nested more than 10 deep"):
@@ -260,8 +262,10 @@ def test_sections_nested_past_the_bound_are_a_syntax_error(depth):
 
 
 def test_sections_nested_to_the_bound_are_fine():
-    source = "".join(f"{{{{#s{n}}}}}" for n in range(10)) + "x" + "".join(
-        f"{{{{/s{n}}}}}" for n in reversed(range(10))
+    source = (
+        "".join(f"{{{{#s{n}}}}}" for n in range(10))
+        + "x"
+        + "".join(f"{{{{/s{n}}}}}" for n in reversed(range(10)))
     )
 
     assert template_variables_extract(subject="s", body=source)["optional"] == [f"s{n}" for n in range(10)]

@@ -10,8 +10,10 @@ URL = "/api/v1/templates/"
 
 
 def _nested(depth: int) -> str:
-    return "".join(f"{{{{#s{n}}}}}" for n in range(depth)) + "x" + "".join(
-        f"{{{{/s{n}}}}}" for n in reversed(range(depth))
+    return (
+        "".join(f"{{{{#s{n}}}}}" for n in range(depth))
+        + "x"
+        + "".join(f"{{{{/s{n}}}}}" for n in reversed(range(depth)))
     )
 
 
