@@ -33,7 +33,7 @@ seed: migrate ## seed the demo data once (staff user, API key, templates) and pr
 run: seed ## start the whole system in the foreground (API on 127.0.0.1:8000, workers, relay); Ctrl-C stops it
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	HOST="$${HOST:-127.0.0.1}" exec honcho start --no-prefix -f Procfile \
-		--port "$$($(PY) -c 'from notifier.settings.env import env; print(env.int("PORT", default=8000))')"
+		--port "$$($(PY) -c 'from notifier.environment import env; print(env.int("PORT", default=8000))')"
 
 credentials: seed ## print a working demo API key and admin login (makes new ones if the old are gone)
 

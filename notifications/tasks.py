@@ -6,8 +6,9 @@ import os
 
 from celery import Task, shared_task
 from celery.exceptions import Reject
-from django.db import InterfaceError, OperationalError, connection
+from django.db import IntegrityError, InterfaceError, OperationalError, connection
 
+from notifications.models import Notification
 from notifications.services.delivery import DeliveryResult, Outcome, delivery_send, retry_countdown
 from notifier.logging import correlation_id_set
 
@@ -24,6 +25,13 @@ def _deliver(task: Task, notification_id: str, channel: str) -> str:
             # Set by RabbitMQ on quorum queues: how often this message was handed out and not acked.
             delivery_count=int(vars(task.request).get("x-delivery-count") or 0),
         )
+    except IntegrityError:
+        # The only foreign keys a delivery writes point at its notification: if that is gone (its user
+        # was deleted meanwhile), there is nothing left to deliver or record.
+        if Notification.objects.filter(pk=notification_id).exists():
+            raise
+        logger.info("notification deleted during delivery", extra={"notification_id": notification_id})
+        return "gone"
     except (OperationalError, InterfaceError) as exc:
         # The database is unreachable: nothing was recorded; try the whole delivery again later, on a
         # new connection (this one is broken, and connections are reused across tasks).

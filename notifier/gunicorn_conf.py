@@ -1,9 +1,14 @@
 """gunicorn settings for the API; every value can be set from the environment."""
 
+import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from gunicorn import util
+
+from notifier.environment import env
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - a server
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
@@ -37,3 +42,36 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+# A body the API will refuse unread (413 too large, 411 chunked) leaves bytes on the connection: the
+# answer must say `Connection: close` and the connection must end, not be kept alive and then dropped.
+# The API cannot ask gunicorn for that through WSGI (Connection is hop-by-hop), so the request is marked
+# here, from the same setting the API checks.
+_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
+
+
+def pre_request(worker: Any, req: Any) -> None:
+    headers = {name: value for name, value in req.headers}
+    try:
+        too_large = int(headers.get("CONTENT-LENGTH") or 0) > _MAX_BODY_BYTES
+    except ValueError:
+        too_large = True
+    if too_large or "chunked" in headers.get("TRANSFER-ENCODING", "").lower():
+        req.must_close = True
+
+
+def _write_error_envelope(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own refusals (a request line or header too long, a malformed request) in the API's
+    envelope instead of an HTML page; gunicorn 27 (pinned) writes them through util.write_error."""
+    body = json.dumps(
+        {"success": False, "data": None, "error": "bad_request", "message": f"{reason}: {mesg}", "meta": None}
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode("latin-1")
+    util.write_nonblock(sock, head + body)
+
+
+util.write_error = _write_error_envelope

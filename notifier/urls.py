@@ -31,5 +31,7 @@ urlpatterns = [
 if settings.ANYMAIL.get("WEBHOOK_SECRET"):
     urlpatterns.append(path("webhooks/anymail/", include("anymail.urls")))
 
+handler400 = "notifier.api.views.bad_request"
+handler403 = "notifier.api.views.permission_denied"
 handler404 = "notifier.api.views.not_found"
 handler500 = "notifier.api.views.server_error"

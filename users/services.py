@@ -242,6 +242,14 @@ def user_delete(*, user: User) -> None:
     """Deletes the user and their devices; their tokens stop working (the user no longer exists)."""
     user_id = user.pk
     with transaction.atomic():
+        # Lock the user, then their notifications, before the cascade reads what to delete: a
+        # notification being accepted, or an attempt being recorded, holds a key-share lock on its parent
+        # row, so these wait for it to commit (and see it) and block new ones until the delete commits.
+        # Without them, a row added mid-cascade made the delete fail on its foreign key.
+        locked = User.objects.select_for_update().filter(pk=user_id).first()
+        if locked is None:
+            return
+        list(locked.notifications.select_for_update().values_list("pk", flat=True))
         _refresh_tokens_revoke(user_id=user_id)
         User.objects.filter(pk=user_id).delete()
         _profile_changed(user_id=user_id)

@@ -1,5 +1,7 @@
 """Routes under /api/v1/users/."""
 
+import uuid
+
 from django.urls import URLPattern, path, register_converter
 
 from users.apis import (
@@ -24,15 +26,28 @@ class DeviceTokenConverter:
         return value
 
 
+class AnyCaseUUIDConverter:
+    """A UUID in either case (Django's `uuid` converter takes lower case only: upper case was a 404)."""
+
+    regex = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+    def to_python(self, value: str) -> uuid.UUID:
+        return uuid.UUID(value)
+
+    def to_url(self, value: uuid.UUID | str) -> str:
+        return str(value)
+
+
 register_converter(DeviceTokenConverter, "device_token")
+register_converter(AnyCaseUUIDConverter, "any_uuid")
 
 urlpatterns: list[URLPattern] = [
     path("", UserListCreateApi.as_view(), name="user-list"),
-    path("<uuid:user_id>", UserDetailApi.as_view(), name="user-detail"),
-    path("<uuid:user_id>/preferences", UserPreferencesApi.as_view(), name="user-preferences"),
-    path("<uuid:user_id>/devices", UserDevicesApi.as_view(), name="user-devices"),
+    path("<any_uuid:user_id>", UserDetailApi.as_view(), name="user-detail"),
+    path("<any_uuid:user_id>/preferences", UserPreferencesApi.as_view(), name="user-preferences"),
+    path("<any_uuid:user_id>/devices", UserDevicesApi.as_view(), name="user-devices"),
     path(
-        "<uuid:user_id>/devices/<device_token:token>",
+        "<any_uuid:user_id>/devices/<device_token:token>",
         UserDeviceDetailApi.as_view(),
         name="user-device-detail",
     ),

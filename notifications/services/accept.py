@@ -72,6 +72,12 @@ def _remember(key: str, notification_id: uuid.UUID) -> None:
         logger.warning("idempotency cache unavailable", extra={"error": repr(exc)})
 
 
+def _no_such_user() -> ApplicationError:
+    return ApplicationError(
+        "No such user.", code="validation_error", status=400, data={"user_id": ["No such user."]}
+    )
+
+
 def _skip_reason(*, notification_type: str, user_id: uuid.UUID, preferences: dict[str, bool]) -> str:
     disabled = channel_disabled_reason(channel=notification_type, preferences=preferences)
     if disabled:
@@ -113,9 +119,7 @@ def notification_accept(
 
     profile = user_profile_get(user_id=user_id)
     if profile is None or not profile.is_active:
-        raise ApplicationError(
-            "No such user.", code="validation_error", status=400, data={"user_id": ["No such user."]}
-        )
+        raise _no_such_user()
     try:
         version = template_version_resolve(
             code=template_code, notification_type=notification_type, language=language
@@ -160,6 +164,8 @@ def notification_accept(
         # A concurrent or earlier request with this request_id won; answer with its notification.
         existing = Notification.objects.filter(caller=caller, request_id=request_id).first()
         if existing is None:
+            if user_profile_get(user_id=profile.id) is None:  # the user was deleted meanwhile
+                raise _no_such_user() from None
             raise
         _remember(key, existing.id)
         return _repeat_of(existing, request_hash)

@@ -2,7 +2,7 @@
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -26,6 +26,26 @@ _ALLOWED_FROM = {
         NotificationStatus.DELIVERED,
     },
 }
+
+
+# A provider's clock may run a little ahead of ours; a time further ahead, or before the notification
+# existed, is not a time this notification was delivered or bounced.
+STATUS_TIMESTAMP_MAX_AHEAD = timedelta(minutes=5)
+
+
+def _event_time(notification: Notification, timestamp: datetime | None) -> datetime:
+    now = timezone.now()
+    if timestamp is None:
+        return now
+    if timestamp < notification.created_at or timestamp > now + STATUS_TIMESTAMP_MAX_AHEAD:
+        raise ApplicationError(
+            "Invalid input: timestamp must lie between the notification's creation and a few minutes "
+            "from now.",
+            code="validation_error",
+            status=400,
+            data={"timestamp": ["Must lie between the notification's creation and 5 minutes from now."]},
+        )
+    return timestamp
 
 
 def _apply(notification: Notification, *, status: str, at: datetime, error: str) -> Notification:
@@ -62,7 +82,7 @@ def notification_status_update(
         )
         if notification is None:
             raise ApplicationError(f"No {channel} notification with this id.", code="not_found", status=404)
-        return _apply(notification, status=status, at=timestamp or timezone.now(), error=error)
+        return _apply(notification, status=status, at=_event_time(notification, timestamp), error=error)
 
 
 def notification_status_from_provider_event(
@@ -76,6 +96,10 @@ def notification_status_from_provider_event(
         if notification is None:
             return None
         try:
-            return _apply(notification, status=status, at=timestamp or timezone.now(), error=error)
+            at = _event_time(notification, timestamp)
+        except ApplicationError:
+            at = timezone.now()  # the event still happened; only its clock is off
+        try:
+            return _apply(notification, status=status, at=at, error=error)
         except ApplicationError:
             return None

@@ -1,8 +1,10 @@
 """The notification API seen by its callers: envelope, authorization, validation, filters, callbacks."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from notifications.models import DeliveryAttempt, Notification, NotificationStatus, OutboxEntry
 from notifications.tests.factories import NotificationFactory
@@ -190,17 +192,44 @@ def test_the_list_filters_and_paginates(service_client, user, other_user):
 @pytest.mark.django_db
 def test_a_provider_callback_marks_delivered(service_client, user):
     notification = NotificationFactory(user=user)
+    delivered_at = (notification.created_at + timedelta(seconds=2)).replace(microsecond=0)
 
     response = service_client.post(
         "/api/v1/email/status/",
-        {"notification_id": str(notification.id), "status": "delivered", "timestamp": "2026-01-02T03:04:05Z"},
+        {
+            "notification_id": str(notification.id),
+            "status": "delivered",
+            "timestamp": delivered_at.isoformat(),
+        },
         format="json",
     )
 
     notification.refresh_from_db()
     assert response.status_code == 200
     assert notification.status == NotificationStatus.DELIVERED
-    assert notification.delivered_at.isoformat() == "2026-01-02T03:04:05+00:00"
+    assert notification.delivered_at == delivered_at
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("offset", [timedelta(seconds=-5), timedelta(minutes=6)])
+def test_a_callback_timestamp_outside_the_notifications_life_is_400(service_client, user, offset):
+    notification = NotificationFactory(user=user)
+    base = notification.created_at if offset < timedelta(0) else timezone.now()
+
+    response = service_client.post(
+        "/api/v1/email/status/",
+        {
+            "notification_id": str(notification.id),
+            "status": "delivered",
+            "timestamp": (base + offset).isoformat(),
+        },
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()["data"]) == ["timestamp"]
+    notification.refresh_from_db()
+    assert (notification.status, notification.delivered_at) == (NotificationStatus.SENT, None)
 
 
 @pytest.mark.django_db

@@ -1,9 +1,10 @@
-"""Request plumbing: the correlation id and the body size limit."""
+"""Request plumbing: the correlation id, the body size limit, and both spellings of every API route."""
 
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, get_resolver
 
 from notifier.api.renderers import envelope
 from notifier.logging import correlation_id_from, correlation_id_set
@@ -35,17 +36,59 @@ class RequestSizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # A chunked body would be read as empty ("field required"): say what is wrong instead.
+            return _refusal(
+                status=411,
+                error="length_required",
+                message="Send the body with a Content-Length; chunked request bodies are not accepted.",
+            )
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = -1
         if length < 0 or length > settings.API_MAX_BODY_BYTES:
-            return JsonResponse(
-                envelope(
-                    success=False,
-                    error="payload_too_large" if length > 0 else "invalid_content_length",
-                    message=f"Request bodies are limited to {settings.API_MAX_BODY_BYTES} bytes.",
-                ),
+            return _refusal(
                 status=413 if length > 0 else 400,
+                error="payload_too_large" if length > 0 else "invalid_content_length",
+                message=f"Request bodies are limited to {settings.API_MAX_BODY_BYTES} bytes.",
             )
         return self.get_response(request)
+
+
+def _refusal(*, status: int, error: str, message: str) -> JsonResponse:
+    """An answer given before the rest of the middleware runs, so it sets its own Content-Length (the
+    server then needs no chunked encoding, and closes the connection: see notifier.gunicorn_conf)."""
+    response = JsonResponse(envelope(success=False, error=error, message=message), status=status)
+    response["Content-Length"] = str(len(response.content))
+    return response
+
+
+class ApiSlashMiddleware:
+    """Every API route answers with and without its trailing slash.
+
+    Django's APPEND_SLASH answers a 301, which HTTP clients follow with a GET, so a POST to
+    `/api/v1/notifications` would silently become a list request. Under /api/ the other spelling is
+    served directly when only it names a route.
+    """
+
+    PREFIX = "/api/"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        if path.startswith(self.PREFIX) and not _routes(path):
+            other = path[:-1] if path.endswith("/") else path + "/"
+            if _routes(other):
+                request.path_info = other
+        return self.get_response(request)
+
+
+def _routes(path: str) -> bool:
+    try:
+        get_resolver().resolve(path)
+    except Resolver404:
+        return False
+    return True

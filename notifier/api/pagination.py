@@ -29,6 +29,15 @@ class EnvelopePagination(PageNumberPagination):
             raise ValidationError({self.page_size_query_param: ["A whole number from 1."]})
         return min(int(raw), self.max_page_size)
 
+    def get_page_number(self, request: Request, paginator: Any) -> Any:
+        """`page`: a whole number from 1 (400 otherwise); a page past the end stays a 404."""
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None:
+            return 1
+        if not _POSITIVE_INTEGER.match(raw):
+            raise ValidationError({self.page_query_param: ["A whole number from 1."]})
+        return int(raw)
+
     def get_paginated_response(self, data: Any) -> Response:
         assert self.page is not None and self.request is not None
         paginator = self.page.paginator

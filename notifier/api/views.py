@@ -92,6 +92,17 @@ def ready(request: Request) -> Response:
     return response
 
 
+def bad_request(request: HttpRequest, exception: Any = None) -> JsonResponse:
+    """Django's own 400s (a Host not allowed, a provider webhook's failed signature check...)."""
+    return JsonResponse(envelope(success=False, error="bad_request", message="Bad request."), status=400)
+
+
+def permission_denied(request: HttpRequest, exception: Any = None) -> JsonResponse:
+    return JsonResponse(
+        envelope(success=False, error="permission_denied", message="You may not do this."), status=403
+    )
+
+
 def not_found(request: HttpRequest, exception: Any = None) -> JsonResponse:
     return JsonResponse(envelope(success=False, error="not_found", message="Not found."), status=404)
 

@@ -33,6 +33,7 @@ MIDDLEWARE = [
     "notifier.metrics.RequestMetricsMiddleware",
     "notifier.api.middleware.CorrelationIdMiddleware",
     "notifier.api.middleware.RequestSizeLimitMiddleware",
+    "notifier.api.middleware.ApiSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -1,10 +1,5 @@
-"""The one environment reader; `.env` at the project root is read when present."""
+"""The environment reader of the settings (see notifier.environment)."""
 
-from pathlib import Path
+from notifier.environment import BASE_DIR, env
 
-import environ
-
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
-
-env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+__all__ = ["BASE_DIR", "env"]

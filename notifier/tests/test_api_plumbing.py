@@ -86,9 +86,10 @@ def test_oversized_body_is_413_before_parsing(service_client):
 
 
 @pytest.mark.django_db
-def test_a_chunked_body_without_content_length_is_never_read(service_client, settings):
-    """Without Content-Length (Transfer-Encoding: chunked) Django reads no body at all, so a large one
-    cannot slip past the size limit: the request arrives empty and fails validation."""
+def test_a_chunked_body_without_content_length_is_refused_unread(service_client, settings):
+    """Without Content-Length (Transfer-Encoding: chunked) Django would read no body at all and answer
+    "field required"; the request is refused with 411 instead, and a large body cannot slip past the
+    size limit."""
     from django.test.client import FakePayload
 
     from users.models import User
@@ -105,8 +106,8 @@ def test_a_chunked_body_without_content_length_is_never_read(service_client, set
         **{"wsgi.input": FakePayload(body.encode())},
     )
 
-    assert response.status_code == 400
-    assert response.json()["error"] == "validation_error"
+    assert response.status_code == 411
+    assert response.json()["error"] == "length_required"
     assert not User.objects.filter(email="chunked@example.com").exists()
 
 

@@ -91,22 +91,26 @@ MATRIX: dict[tuple[str, str], Row] = {
         lambda w: "/api/v1/users/",
         lambda w: {"name": "New", "email": f"new-{uuid.uuid4().hex}@example.com", "password": "a-l0ng-pass"},
     ),
-    ("api/v1/users/<uuid:user_id>", "get"): Row(OWNER_KEY_STAFF_200, _user),
-    ("api/v1/users/<uuid:user_id>", "patch"): Row(OWNER_KEY_STAFF_200, _user, lambda w: {"name": "Renamed"}),
-    ("api/v1/users/<uuid:user_id>", "delete"): Row(OWNER_KEY_STAFF_200, _user),
-    ("api/v1/users/<uuid:user_id>/preferences", "get"): Row(
+    ("api/v1/users/<any_uuid:user_id>", "get"): Row(OWNER_KEY_STAFF_200, _user),
+    ("api/v1/users/<any_uuid:user_id>", "patch"): Row(
+        OWNER_KEY_STAFF_200, _user, lambda w: {"name": "Renamed"}
+    ),
+    ("api/v1/users/<any_uuid:user_id>", "delete"): Row(OWNER_KEY_STAFF_200, _user),
+    ("api/v1/users/<any_uuid:user_id>/preferences", "get"): Row(
         OWNER_KEY_STAFF_200, lambda w: f"{_user(w)}/preferences"
     ),
-    ("api/v1/users/<uuid:user_id>/preferences", "patch"): Row(
+    ("api/v1/users/<any_uuid:user_id>/preferences", "patch"): Row(
         OWNER_KEY_STAFF_200, lambda w: f"{_user(w)}/preferences", lambda w: {"push": False}
     ),
-    ("api/v1/users/<uuid:user_id>/devices", "get"): Row(OWNER_KEY_STAFF_200, lambda w: f"{_user(w)}/devices"),
-    ("api/v1/users/<uuid:user_id>/devices", "post"): Row(
+    ("api/v1/users/<any_uuid:user_id>/devices", "get"): Row(
+        OWNER_KEY_STAFF_200, lambda w: f"{_user(w)}/devices"
+    ),
+    ("api/v1/users/<any_uuid:user_id>/devices", "post"): Row(
         (401, 404, 201, 201, 201),
         lambda w: f"{_user(w)}/devices",
         lambda w: {"token": fcm_token(99_999), "platform": "ios"},
     ),
-    ("api/v1/users/<uuid:user_id>/devices/<device_token:token>", "delete"): Row(
+    ("api/v1/users/<any_uuid:user_id>/devices/<device_token:token>", "delete"): Row(
         OWNER_KEY_STAFF_200, lambda w: f"{_user(w)}/devices/{w.device_token}"
     ),
     ("api/v1/templates/", "get"): Row((401, 200, 200, 200, 200), lambda w: "/api/v1/templates/"),
@@ -165,6 +169,8 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     # The admin: staff sessions only; everyone else is sent to its login page. The API key is no session.
     ("admin/", "admin"): Row((302, 302, 302, 302, 200), lambda w: "/admin/"),
+    # Its login page (rate limited, see users.admin_login): shown to all; staff already in go on in.
+    ("admin/login/", "get"): Row((200, 200, 200, 200, 302), lambda w: "/admin/login/"),
 }
 
 
