@@ -23,7 +23,7 @@ from notifications.selectors import (
     notification_timeline,
     outbox_backlog_get,
 )
-from notifications.services.dlq import dlq_list, dlq_replay, notification_requeue
+from notifications.services.dlq import dlq_list, dlq_replay, notifications_retry_failed
 
 # The operations page lists at most this many dead letters (reading one is a broker round trip).
 DEAD_LETTERS_SHOWN = 100
@@ -82,13 +82,15 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry the selected failed notifications")
     def retry_notifications(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
-        failed = list(queryset.filter(status=NotificationStatus.FAILED))
+        selected = list(queryset)
+        failed = [n for n in selected if n.status == NotificationStatus.FAILED]
+        requeued, letters_removed = notifications_retry_failed(notifications=failed)
         for notification in failed:
-            notification_requeue(notification=notification)
+            self.log_change(request, notification, "Retried: requeued with a fresh retry budget.")
         self.message_user(
             request,
-            f"{len(failed)} failed notification(s) requeued; "
-            f"{queryset.count() - len(failed)} not failed, left alone.",
+            f"{requeued} failed notification(s) requeued ({letters_removed} dead letter(s) taken out of "
+            f"the dead-letter queues); {len(selected) - requeued} not failed, left alone.",
             messages.SUCCESS,
         )
 
@@ -168,6 +170,8 @@ class NotificationAdmin(admin.ModelAdmin):
         except BROKER_ERRORS as exc:
             self.message_user(request, f"The broker is unavailable: {exc}", messages.ERROR)
             return HttpResponseRedirect(operations_url)
+        for notification in Notification.objects.filter(pk__in=report.replayed):
+            self.log_change(request, notification, "Replayed from the dead-letter queue.")
         if notification_ids and not (report.replayed or report.skipped):
             self.message_user(request, f"{raw_id} is no longer in a dead-letter queue.", messages.WARNING)
         else:

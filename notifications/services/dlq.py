@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from notifications.models import FINAL_STATUSES, Notification, NotificationStatus
 from notifications.services.outbox import outbox_enqueue
+from notifications.services.publisher import PUBLISH_ERRORS
 from notifier.celery import CHANNELS, dlq_name
 
 logger = logging.getLogger(__name__)
@@ -137,6 +138,27 @@ def notification_requeue(*, notification: Notification) -> None:
         )
         outbox_enqueue(notification_id=notification.id)
     notification.status = NotificationStatus.PENDING
+
+
+def notifications_retry_failed(*, notifications: list[Notification]) -> tuple[int, int]:
+    """Requeues failed notifications (the admin's retry) and takes their dead letters out of the DLQs,
+    so a later "replay all" does not send them again. Returns (requeued, dead letters removed).
+
+    When the broker cannot be reached, they are requeued all the same; their dead letters stay, and a
+    replay of them later finds them sent or in progress (the claim keeps them from being sent twice).
+    """
+    failed = [n for n in notifications if n.status == NotificationStatus.FAILED]
+    if not failed:
+        return 0, 0
+    try:
+        replayed = set(dlq_replay(notification_ids={str(n.id) for n in failed}).replayed)
+    except PUBLISH_ERRORS as exc:
+        logger.warning("dead letters not removed: the broker is unavailable", extra={"error": str(exc)})
+        replayed = set()
+    for notification in failed:
+        if str(notification.id) not in replayed:
+            notification_requeue(notification=notification)
+    return len(failed), len(replayed)
 
 
 def dlq_replay(

@@ -4,6 +4,7 @@ notification's timeline, through Django's test client against the real RabbitMQ 
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.test import Client
 from django.utils import timezone
 
@@ -14,6 +15,7 @@ from notifications.models import (
     NotificationStatus,
     OutboxEntry,
 )
+from notifications.services.dlq import dlq_list
 from notifications.tests.conftest import purge_queues, queue_depth
 from notifications.tests.factories import NotificationFactory
 from notifications.tests.test_metrics import publish_dead_letter
@@ -197,3 +199,62 @@ def test_the_retry_action_still_requeues_failed_notifications(superuser_client, 
     sent.refresh_from_db()
     assert failed.status in (NotificationStatus.PENDING, NotificationStatus.QUEUED)
     assert sent.status == NotificationStatus.SENT
+
+
+def test_retrying_failed_notifications_takes_their_dead_letters_out_and_counts_right(
+    superuser_client, clean_queues, user
+):
+    failed = [_failed_notification(user) for _ in range(2)]
+    for notification in failed:
+        publish_dead_letter(str(notification.id))
+    other = _failed_notification(user)
+    publish_dead_letter(str(other.id))  # not selected: stays
+
+    # The list filtered to failed ones, as an operator would select them; the filter re-applied after the
+    # retry used to make the count of "not failed" negative.
+    response = superuser_client.post(
+        "/admin/notifications/notification/?status__exact=failed",
+        {"action": "retry_notifications", "_selected_action": [str(n.id) for n in failed]},
+        follow=True,
+    )
+
+    message = next(iter(response.context["messages"])).message
+    assert message == (
+        "2 failed notification(s) requeued (2 dead letter(s) taken out of the dead-letter queues); "
+        "0 not failed, left alone."
+    )
+    assert all(Notification.objects.get(pk=n.pk).status == NotificationStatus.PENDING for n in failed)
+    assert [letter.notification_id for letter in dlq_list(channel="email")] == [str(other.id)]
+    history = LogEntry.objects.filter(object_id__in=[str(n.id) for n in failed])
+    assert (
+        sorted(entry.change_message for entry in history)
+        == ["Retried: requeued with a fresh retry budget."] * 2
+    )
+
+
+def test_replaying_from_the_operations_page_leaves_an_admin_history_entry(
+    superuser_client, clean_queues, user
+):
+    notification = _failed_notification(user)
+    publish_dead_letter(str(notification.id))
+
+    superuser_client.post(REPLAY_URL, {"notification_id": str(notification.id)})
+
+    [entry] = LogEntry.objects.filter(object_id=str(notification.id))
+    assert entry.change_message == "Replayed from the dead-letter queue."
+
+
+def test_a_render_failure_shows_on_the_notification_page(superuser_client, user):
+    notification = _failed_notification(user, error="render error: The rendered link is not an http(s) URL.")
+    DeliveryAttempt.objects.create(
+        notification=notification, number=1, worker="email@host:1", outcome=AttemptOutcome.PERMANENT_ERROR,
+        error_class="TemplateRenderedUrlError", error_message="The rendered link is not an http(s) URL.",
+        started_at=timezone.now(), finished_at=timezone.now(),
+    )  # fmt: skip
+
+    page = superuser_client.get(
+        f"/admin/notifications/notification/{notification.id}/change/"
+    ).content.decode()
+
+    assert "TemplateRenderedUrlError" in page
+    assert page.count("The rendered link is not an http(s) URL.") >= 2

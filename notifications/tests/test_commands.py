@@ -1,10 +1,13 @@
 """The operator's commands: setup_broker, seed_demo, outbox_relay, dlq."""
 
 import json
+import os
 import re
 import subprocess
+import sys
 import time
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -134,3 +137,24 @@ def test_dlq_list_on_an_empty_queue(broker):
     purge_queues()
 
     assert "0 dead letter(s)" in _run("dlq", "list", "--queue", "email")
+
+
+def test_commands_print_results_on_stdout_and_json_logs_on_stderr(broker):
+    from notifications.tests.conftest import purge_queues
+
+    purge_queues()
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "manage.py", "dlq", "replay", "--dry-run", "--queue", "email"],
+        cwd=root,
+        env={**os.environ, "LOG_LEVEL": "INFO"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    assert result.stdout.strip().endswith("would replay 0, skipped 0")
+    assert "{" not in result.stdout
+    logs = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert any(line["message"] == "dlq replay" and line["level"] == "INFO" for line in logs)

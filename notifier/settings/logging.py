@@ -1,4 +1,7 @@
-"""Logs are JSON lines on stdout, each with the correlation id of the request or task it belongs to."""
+"""Logs are JSON lines on stderr, each with the correlation id of the request or task it belongs to.
+
+stderr, so that a management command's results (stdout) can be piped or read apart from its logs.
+"""
 
 from notifier.settings.env import env
 
@@ -17,17 +20,17 @@ LOGGING = {
         }
     },
     "handlers": {
-        "stdout": {
+        "stderr": {
             "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
+            "stream": "ext://sys.stderr",
             "formatter": "json",
             "filters": ["correlation_id"],
         }
     },
-    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
     "loggers": {
         "django.server": {"level": "WARNING"},
-        "gunicorn.error": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
-        "gunicorn.access": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
+        "gunicorn.error": {"handlers": ["stderr"], "level": LOG_LEVEL, "propagate": False},
+        "gunicorn.access": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
     },
 }
