@@ -1,5 +1,9 @@
 # One image for every role of notifier: the entrypoint's first argument picks it (see
 # deploy/docker-entrypoint.sh): api, email-worker, push-worker, relay, migrate, or any command.
+# The base image is a build argument: behind a registry mirror, or without Docker Hub, build from your
+# own Debian-based Python 3.11: `docker build --build-arg PYTHON_IMAGE=mirror.example/python:3.11-slim .`
+# Under podman or buildah, build with `--format docker`: the OCI format has no HEALTHCHECK (the compose
+# file sets the same check for every service anyway).
 ARG PYTHON_IMAGE=python:3.11-slim
 
 # Builder: a virtualenv with the runtime requirements only (the dev tools stay out of the image).
@@ -16,9 +20,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     DJANGO_SETTINGS_MODULE=notifier.settings \
-    PORT=8000
+    PORT=8000 \
+    HOME=/home/notifier
+# The runtime user has a home of its own (gunicorn keeps its control socket under $HOME/.gunicorn).
 RUN groupadd --system --gid 10001 notifier \
-    && useradd --system --uid 10001 --gid notifier --home-dir /app --no-create-home \
+    && useradd --system --uid 10001 --gid notifier --home-dir /home/notifier --create-home \
        --shell /usr/sbin/nologin notifier
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
@@ -29,7 +35,7 @@ COPY . /app
 # time). var/ holds the file outboxes: emails without SMTP settings, pushes without Firebase credentials.
 RUN DEBUG=true python manage.py collectstatic --noinput --verbosity 0 \
     && mkdir -p /app/var/mail /app/var/push \
-    && chown -R notifier:notifier /app/var
+    && chown -R 10001:10001 /app/var
 USER 10001:10001
 
 EXPOSE 8000
