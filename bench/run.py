@@ -9,6 +9,8 @@ import platform
 import subprocess
 import sys
 import time
+import urllib.request
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -248,13 +250,13 @@ def end_to_end(
     seconds: int,
     connections: int,
     users: list[str],
-    received_at: dict[str, float],
+    received: "Received",
     workers: int,
 ) -> dict[str, Any]:
     from notifications.models import Notification
 
     template = f"bench-{channel}"
-    received_at.clear()
+    received.clear()
     with processes(system_commands(**{channel: workers}), os.environ.copy(), LOGS) as running:  # type: ignore[arg-type]
         wait_http(f"http://127.0.0.1:{PORT}/health")
         accepted = wrk(
@@ -267,8 +269,9 @@ def end_to_end(
         }
         memory = {name: rss_mb(process.pid) for name, process in running.items()}
         deadline = time.monotonic() + 300
-        while ids - received_at.keys() and time.monotonic() < deadline:
+        while ids - received.times().keys() and time.monotonic() < deadline:
             time.sleep(0.2)
+    received_at = received.times()
     rows = Notification.objects.filter(id__in=ids).values_list("id", "created_at")
     latencies = [received_at[str(i)] - created.timestamp() for i, created in rows if str(i) in received_at]
     first = min(created.timestamp() for _, created in rows)
@@ -288,6 +291,189 @@ def end_to_end(
     }
 
 
+# 5. Draining what is due, against the providers' own rate ---------------------------------------------
+
+
+class Received:
+    """When each notification's first message reached a stand-in: the SMTP sink in this process, or the
+    FCM stand-in's process (its /stats)."""
+
+    def __init__(self, *, smtp: Any = None, fcm_url: str = "") -> None:
+        self.smtp, self.fcm_url = smtp, fcm_url
+
+    def times(self) -> dict[str, float]:
+        if self.smtp is not None:
+            with self.smtp.handler.lock:
+                return dict(self.smtp.handler.received_at)
+        with urllib.request.urlopen(f"{self.fcm_url}/stats", timeout=10) as response:  # noqa: S310 - local
+            return dict(json.loads(response.read()))
+
+    def clear(self) -> None:
+        if self.smtp is not None:
+            self.smtp.handler.reset()
+        else:
+            self.seen_before = set(self.times())
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its live descendants, and of the children it reaped."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = subprocess.run(["ps", "-o", "pid=,ppid=", "-e"], capture_output=True, text=True, check=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        child, parent = (int(x) for x in line.split())
+        children.setdefault(parent, []).append(child)
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        utime, stime, cutime, cstime = (int(fields[i]) for i in (11, 12, 13, 14))
+        total += (utime + stime + cutime + cstime) / tick
+        stack.extend(children.get(current, []))
+    return total
+
+
+def raw_provider_rate(channel: str, processes_count: int, count: int) -> dict[str, Any]:
+    """The provider code alone: pre-built messages to the same stand-in, from as many processes."""
+    runs = [
+        subprocess.Popen(
+            [PYTHON, "bench/raw_provider.py", channel, "--count", str(count), "--batch", "100"],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes_count)
+    ]
+    outputs = [json.loads(run.communicate(timeout=600)[0].strip().splitlines()[-1]) for run in runs]
+    seconds = max(o["seconds"] for o in outputs)
+    return {"per_s": round(processes_count * count / seconds), "processes": processes_count}
+
+
+def seed_due(channel: str, count: int, users: list[str], tag: str) -> list[str]:
+    """`count` accepted notifications with their outbox entries due now, written directly (API idle)."""
+    from notifications.models import Notification, NotificationStatus, OutboxEntry
+
+    variables = {"name": "Ada", "code": "7"} if channel == "email" else {"title": "Alert", "message": "Disk"}
+    rows = Notification.objects.bulk_create(
+        [
+            Notification(
+                caller="key:bench", request_id=f"{tag}-{i}", request_hash="h", user_id=users[i % len(users)],
+                notification_type=channel, template_code=f"bench-{channel}", variables=variables,
+                status=NotificationStatus.PENDING,
+            )
+            for i in range(count)
+        ],
+        batch_size=1000,
+    )  # fmt: skip
+    OutboxEntry.objects.bulk_create([OutboxEntry(notification=row) for row in rows], batch_size=1000)
+    return [str(row.id) for row in rows]
+
+
+def drain(channel: str, count: int, users: list[str], received: Received, workers: int) -> dict[str, Any]:
+    from notifications.models import Notification
+
+    received.clear()
+    ids = set(seed_due(channel, count, users, f"drain-{channel}-{time.time_ns()}"))
+    commands = system_commands(web=False, **{channel: workers})  # type: ignore[arg-type]
+    worker_name = f"{channel}_worker"
+    with processes(commands, os.environ.copy(), LOGS) as running:
+        deadline = time.monotonic() + 600
+        while not ids & received.times().keys() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        cpu_start = cpu_seconds(running[worker_name].pid)
+        relay_start = cpu_seconds(running["relay"].pid)
+        while ids - received.times().keys() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        cpu = cpu_seconds(running[worker_name].pid) - cpu_start
+        relay_cpu = cpu_seconds(running["relay"].pid) - relay_start
+    times = received.times()
+    arrived = [times[i] for i in ids if i in times]
+    delivered = len(arrived)
+    duplicates = 0
+    if channel == "email" and received.smtp is not None:
+        counted: dict[str, int] = {}
+        with received.smtp.handler.lock:
+            for message in received.smtp.handler.messages:
+                key = str(message["X-Notification-Id"])
+                counted[key] = counted.get(key, 0) + 1
+        duplicates = sum(n - 1 for key, n in counted.items() if key in ids and n > 1)
+    Notification.objects.filter(id__in=ids).delete()
+    seconds = max(arrived) - min(arrived) if delivered > 1 else float("nan")
+    return {
+        "queued": len(ids),
+        "delivered": delivered,
+        "lost": len(ids) - delivered,
+        "duplicated": duplicates,
+        "delivered_per_s": round(delivered / seconds) if delivered > 1 else 0,
+        "worker_processes": workers,
+        "worker_cpu_ms_per_notification": round(1000 * cpu / max(delivered, 1), 3),
+        "relay_cpu_ms_per_notification": round(1000 * relay_cpu / max(delivered, 1), 3),
+    }
+
+
+def trickle(users: list[str], received: Received, rate: int, seconds: int, workers: int) -> dict[str, Any]:
+    """Accept-to-inbox latency when arrivals are far below the drain rate: one email every 1/rate s."""
+    import urllib.error
+
+    from notifications.models import Notification
+
+    received.clear()
+    ids: list[str] = []
+    with processes(system_commands(email=workers), os.environ.copy(), LOGS):
+        wait_http(f"http://127.0.0.1:{PORT}/health")
+        time.sleep(2)  # the workers' pools up
+        interval = 1 / rate
+        next_at = time.monotonic()
+        for i in range(rate * seconds):
+            body = json.dumps(
+                {
+                    "notification_type": "email", "user_id": users[i % len(users)],
+                    "template_code": "bench-email", "variables": {"name": "Ada", "code": "7"},
+                    "request_id": f"trickle-{time.time_ns()}",
+                }
+            ).encode()  # fmt: skip
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{PORT}/api/v1/notifications/",
+                data=body,
+                headers={"Content-Type": "application/json", "X-API-Key": os.environ["BENCH_API_KEY"]},
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - a local URL
+                ids.append(json.loads(response.read())["data"]["notification_id"])
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.monotonic()))
+        deadline = time.monotonic() + 60
+        while set(ids) - received.times().keys() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    times = received.times()
+    created = dict(Notification.objects.filter(id__in=ids).values_list("id", "created_at"))
+    latencies = [times[i] - created[uuid.UUID(i)].timestamp() for i in ids if i in times]
+    Notification.objects.filter(id__in=ids).delete()
+    return {
+        "sent": len(ids),
+        "delivered": len(latencies),
+        "rate_per_s": rate,
+        "latency_p50_ms": round(percentile(latencies, 50) * 1000),
+        "latency_p99_ms": round(percentile(latencies, 99) * 1000),
+        "latency_max_ms": round(max(latencies) * 1000) if latencies else None,
+        "within_500_ms": round(sum(1 for x in latencies if x <= 0.5) / max(len(latencies), 1), 3),
+    }
+
+
+def fcm_standin_capacity(url: str, seconds: int) -> int:
+    """Requests/s the FCM stand-in answers to wrk's sends (it must be far above the system's rate)."""
+    output = subprocess.run(
+        ["wrk", "-t", "2", "-c", "32", "-d", f"{seconds}s", "-s", str(ROOT / "bench" / "fcm_send.lua"),
+         f"{url}/v1/projects/notifier-test/messages:send"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    line = next(line for line in output.splitlines() if line.startswith("Requests/sec:"))
+    return round(float(line.split()[1]))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10, help="Length of each load run.")
@@ -295,35 +481,48 @@ def main() -> int:
     args = parser.parse_args()
     seconds = 3 if args.quick else args.seconds
 
-    from notifications.tests.boundary import FcmServer, SmtpServer
+    from standins.boundary import SmtpServer, free_port, service_account_write
 
-    smtp, fcm = SmtpServer(), FcmServer()
+    smtp = SmtpServer()
     smtp.start()
-    fcm.start()
-    credentials = fcm.write_service_account(RESULTS / "bench-service-account.json")
+    fcm_port = free_port()
+    fcm_url = f"http://127.0.0.1:{fcm_port}"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    fcm_log = open(LOGS / "fcm-standin.log", "wb")  # noqa: SIM115 - closed at the end
+    fcm = subprocess.Popen(
+        [PYTHON, "-m", "standins.fcm_fast", "--port", str(fcm_port)],
+        cwd=ROOT,
+        stdout=fcm_log,
+        stderr=subprocess.STDOUT,
+    )
+    credentials = service_account_write(RESULTS / "bench-service-account.json", endpoint=fcm_url)
     os.environ.update(
         bench_env(
             PORT=str(PORT),
             SMTP_HOST="127.0.0.1",
             SMTP_PORT=str(smtp.port),
             FIREBASE_CREDENTIALS=str(credentials),
-            FCM_ENDPOINT=fcm.endpoint,
+            FCM_ENDPOINT=fcm_url,
             PUSH_PROVIDER="auto",
             NOTIFICATION_RATE_LIMIT_PER_MINUTE="0",
         )
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    wait_http(f"{fcm_url}/stats")
     print("preparing the benchmark database and broker vhost...", flush=True)
     prepare(dict(os.environ))
     users, key = seed(200)
     os.environ["BENCH_API_KEY"] = key
+    emails, pushes = Received(smtp=smtp), Received(fcm_url=fcm_url)
+    drain_count = 1000 if args.quick else 5000
+    raw_count = 500 if args.quick else 2000
 
     results: dict[str, Any] = {"machine": machine(), "seconds_per_run": seconds}
-    print("1/5 broker ceiling...", flush=True)
+    print("1/9 broker ceiling...", flush=True)
     results["broker"] = broker_ceiling(2000 if args.quick else 10000)
-    print("2/5 celery no-op drain...", flush=True)
+    print("2/9 celery no-op drain...", flush=True)
     results["celery"] = celery_drain(2000 if args.quick else 10000, dict(os.environ), concurrency=2)
-    print("3/5 accept path...", flush=True)
+    print("3/9 accept path...", flush=True)
     accept: dict[str, Any] = {}
     with processes(system_commands(relay=False), dict(os.environ), LOGS) as running:
         wait_http(f"http://127.0.0.1:{PORT}/health")
@@ -346,10 +545,32 @@ def main() -> int:
     from notifications.models import Notification
 
     Notification.objects.all().delete()
-    print("4/5 end to end, email...", flush=True)
-    results["email"] = end_to_end("email", seconds, 16, users, smtp.handler.received_at, workers=4)
-    print("5/5 end to end, push...", flush=True)
-    results["push"] = end_to_end("push", seconds, 16, users, fcm.state.received_at, workers=4)
+    email_workers = int(os.environ.get("BENCH_EMAIL_WORKERS", "2"))
+    push_workers = int(os.environ.get("BENCH_PUSH_WORKERS", "2"))
+    print("4/9 email: the provider code alone (baseline)...", flush=True)
+    email_raw = raw_provider_rate("email", email_workers, raw_count)
+    print("5/9 email: draining queued notifications...", flush=True)
+    results["email_drain"] = {
+        **drain("email", drain_count, users, emails, email_workers),
+        "baseline": email_raw,
+    }
+    print("6/9 push: the stand-in's capacity and the provider code alone (baseline)...", flush=True)
+    results["fcm_standin_requests_per_s"] = fcm_standin_capacity(fcm_url, 3)
+    push_raw = raw_provider_rate("push", push_workers, raw_count)
+    print("7/9 push: draining queued notifications...", flush=True)
+    results["push_drain"] = {**drain("push", drain_count, users, pushes, push_workers), "baseline": push_raw}
+    for name in ("email_drain", "push_drain"):
+        result = results[name]
+        result["ratio_to_baseline"] = round(
+            result["delivered_per_s"] / max(result["baseline"]["per_s"], 1), 2
+        )
+    print("8/9 end to end under load (accepting at 16 connections while delivering)...", flush=True)
+    results["email"] = end_to_end("email", seconds, 16, users, emails, workers=email_workers)
+    results["push"] = end_to_end("push", seconds, 16, users, pushes, workers=push_workers)
+    print("9/9 a trickle of 20 emails/s...", flush=True)
+    results["trickle"] = trickle(
+        users, emails, rate=20, seconds=5 if args.quick else 10, workers=email_workers
+    )
     ceiling = results["broker"]["publish_confirmed_per_s"]
     results["email"]["fraction_of_broker_publish_ceiling"] = round(
         results["email"]["delivered_per_s"] / ceiling, 3
@@ -358,7 +579,9 @@ def main() -> int:
         results["push"]["delivered_per_s"] / ceiling, 3
     )
     smtp.stop()
-    fcm.stop()
+    fcm.terminate()
+    fcm.wait(timeout=10)
+    fcm_log.close()
 
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
     print_table(results)
@@ -410,6 +633,38 @@ def print_table(r: dict[str, Any]) -> None:
             ),
             (f"{channel}: resident memory MiB", ", ".join(f"{k} {v}" for k, v in e["rss_mb"].items())),
         ]
+    for name in ("email_drain", "push_drain"):
+        d = r[name]
+        channel = name.split("_")[0]
+        rows += [
+            (
+                f"{channel} drain: queued / delivered / lost / duplicated",
+                f"{d['queued']} / {d['delivered']} / {d['lost']} / {d['duplicated']}",
+            ),
+            (
+                f"{channel} drain: delivered/s ({d['worker_processes']} worker processes)",
+                d["delivered_per_s"],
+            ),
+            (
+                f"{channel} provider code alone, {d['baseline']['processes']} processes (msg/s)",
+                d["baseline"]["per_s"],
+            ),
+            (f"{channel} drain / provider code alone", d["ratio_to_baseline"]),
+            (
+                f"{channel} drain: worker CPU ms per notification (relay)",
+                f"{d['worker_cpu_ms_per_notification']} ({d['relay_cpu_ms_per_notification']})",
+            ),
+        ]
+    rows.append(("FCM stand-in capacity (req/s, wrk 32 conn)", r["fcm_standin_requests_per_s"]))
+    t = r["trickle"]
+    rows += [
+        (f"trickle {t['rate_per_s']}/s: sent / delivered", f"{t['sent']} / {t['delivered']}"),
+        (
+            "trickle: accept-to-inbox p50 / p99 / max (ms)",
+            f"{t['latency_p50_ms']} / {t['latency_p99_ms']} / {t['latency_max_ms']}",
+        ),
+        ("trickle: share within 500 ms", t["within_500_ms"]),
+    ]
     rows.append(("API resident memory under load (MiB)", r["accept"]["api_rss_mb"]))
     for label, value in rows:
         print(f"{label:58} {value!s:>12}")

@@ -4,6 +4,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
+from django.utils import timezone
 
 from templates_app.models import NotificationType
 
@@ -76,16 +78,21 @@ class Notification(models.Model):
 
 
 class OutboxEntry(models.Model):
-    """Written in the accept transaction; deleted once the broker confirms the task message."""
+    """What is due to be handed to the broker, and from when: written in the accept transaction (due at
+    once), by a retry or a deferral (due after its backoff), by a replay, and by the relay's sweep of
+    notifications that stopped moving. Deleted once the broker confirms the task message."""
 
     id = models.BigAutoField(primary_key=True)
     notification = models.OneToOneField(Notification, on_delete=models.CASCADE, related_name="outbox_entry")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # The relay publishes an entry once this time has come.
+    available_at = models.DateTimeField(default=timezone.now, db_default=Now())
     publish_attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
 
     class Meta:
-        ordering = ["created_at"]
+        ordering = ["available_at"]
+        indexes = [models.Index(fields=["available_at"], name="outbox_available_at")]
 
     def __str__(self) -> str:
         return f"outbox {self.notification_id}"

@@ -1,58 +1,111 @@
-"""Thin Celery tasks: they take a notification id, call the delivery service, and map its outcome to
-ack (return), retry (publish again after a countdown) or dead-letter (reject without requeue)."""
+"""Thin Celery tasks: a message carries a batch of notification ids of one channel (a single send is a
+batch of one; a bare id, as older messages carry, is one too). The task calls the delivery service,
+publishes a dead letter for each notification the batch ended `failed`, and returns, which acknowledges
+the message. Retries and deferrals do not come back through Celery: the service puts them into the outbox,
+due after their backoff.
+
+A message that comes back after its worker died (RabbitMQ's x-delivery-count) is split in halves, down
+to single ids, so one notification that kills its worker cannot hold up the rest of its batch; a single
+one that killed its worker BROKER_DELIVERY_LIMIT times ends `failed` as poison.
+"""
 
 import logging
 import os
+import time
+from datetime import UTC, datetime
 
 from celery import Task, shared_task
-from celery.exceptions import Reject
+from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection
 
-from notifications.models import Notification
-from notifications.services.delivery import DeliveryResult, Outcome, delivery_send, retry_countdown
+from notifications.delivery import BatchReport, delivery_batch_send
+from notifications.services.publisher import BatchPublisher, OutgoingTask
 from notifier.logging import correlation_id_set
 
 logger = logging.getLogger(__name__)
 
+# A batch handed back because the database was unreachable is published again after this pause.
+DATABASE_RETRY_PAUSE_SECONDS = 2.0
+# Headers of the dead letters this worker publishes (RabbitMQ's own carry x-death instead).
+DEAD_LETTER_REASON_HEADER = "x-notifier-reason"
+DEAD_LETTER_TIME_HEADER = "x-notifier-died-at"
 
-def _deliver(task: Task, notification_id: str, channel: str) -> str:
+_publisher: BatchPublisher | None = None
+
+
+def _publish(tasks: list[OutgoingTask]) -> None:
+    """Publishes with confirms on this process's own connection (opened after the pool's fork)."""
+    global _publisher
+    if _publisher is None:
+        _publisher = BatchPublisher()
+    _publisher.publish(tasks)
+
+
+def _ids(notification_ids: list[str] | str) -> list[str]:
+    return [notification_ids] if isinstance(notification_ids, str) else [str(i) for i in notification_ids]
+
+
+def _dead_letters(channel: str, report: BatchReport) -> list[OutgoingTask]:
+    died_at = datetime.now(UTC).isoformat()
+    return [
+        OutgoingTask(
+            channel=channel,
+            notification_ids=(failure.notification_id,),
+            correlation_id=failure.correlation_id,
+            headers={DEAD_LETTER_REASON_HEADER: failure.reason[:1000], DEAD_LETTER_TIME_HEADER: died_at},
+            dead_letter=True,
+        )
+        for failure in report.failed
+    ]
+
+
+def _deliver(task: Task, notification_ids: list[str] | str, channel: str) -> str:
+    ids = _ids(notification_ids)
     correlation_id_set(getattr(task.request, "x_correlation_id", None) or None)
+    # Set by RabbitMQ on quorum queues: how often this message was handed out and not acked.
+    delivery_count = int(vars(task.request).get("x-delivery-count") or 0)
+    if delivery_count and len(ids) > 1:
+        middle = len(ids) // 2
+        _publish(
+            [
+                OutgoingTask(channel=channel, notification_ids=tuple(half))
+                for half in (ids[:middle], ids[middle:])
+            ]
+        )
+        logger.warning(
+            "batch split: its worker died", extra={"notifications": len(ids), "deliveries": delivery_count}
+        )
+        return "split"
     try:
-        result: DeliveryResult = delivery_send(
-            notification_id=notification_id,
+        report = delivery_batch_send(
+            notification_ids=ids,
             channel=channel,
             worker=f"{task.request.hostname}:{os.getpid()}",
-            # Set by RabbitMQ on quorum queues: how often this message was handed out and not acked.
-            delivery_count=int(vars(task.request).get("x-delivery-count") or 0),
+            poison=delivery_count >= settings.BROKER_DELIVERY_LIMIT,
         )
-    except IntegrityError:
-        # The only foreign keys a delivery writes point at its notification: if that is gone (its user
-        # was deleted meanwhile), there is nothing left to deliver or record.
-        if Notification.objects.filter(pk=notification_id).exists():
-            raise
-        logger.info("notification deleted during delivery", extra={"notification_id": notification_id})
-        return "gone"
-    except (OperationalError, InterfaceError) as exc:
-        # The database is unreachable: nothing was recorded; try the whole delivery again later, on a
-        # new connection (this one is broken, and connections are reused across tasks).
+    except (OperationalError, InterfaceError, IntegrityError) as exc:
+        # The database is unreachable (or a notification vanished mid-batch, its user deleted): nothing
+        # of the rest was recorded. Hand the batch back as a new message after a pause, on a new
+        # connection; the claim skips whatever was recorded, and a vanished notification is not claimed.
         connection.close()
-        logger.warning("database unavailable during delivery", extra={"notification_id": notification_id})
-        raise task.retry(
-            countdown=retry_countdown(failures=min(task.request.retries + 1, 6)), exc=exc
-        ) from exc
-    if result.outcome in (Outcome.RETRY, Outcome.BUSY):
-        raise task.retry(countdown=result.countdown)
-    if result.outcome == Outcome.FAILED:
-        # Rejected without requeue: RabbitMQ dead-letters the message to this queue's DLQ.
-        raise Reject(result.reason, requeue=False)
-    return str(result.outcome)
+        logger.warning("batch handed back", extra={"error": str(exc), "notifications": len(ids)})
+        time.sleep(DATABASE_RETRY_PAUSE_SECONDS)
+        _publish([OutgoingTask(channel=channel, notification_ids=tuple(ids))])
+        return "handed back"
+    # Published (and confirmed) before the message is acknowledged: a crash here publishes them again,
+    # and the DLQ tools are safe with a repeated letter.
+    _publish(_dead_letters(channel, report))
+    return (
+        f"sent={report.sent} skipped={report.skipped} failed={len(report.failed)} "
+        f"deferred={report.deferred} already_done={report.already_done}"
+    )
 
 
-@shared_task(bind=True, name="notifications.deliver_email", max_retries=None, acks_late=True)
-def deliver_email(self: Task, notification_id: str) -> str:
-    return _deliver(self, notification_id, "email")
+@shared_task(bind=True, name="notifications.deliver_email", acks_late=True)
+def deliver_email(self: Task, notification_ids: list[str] | str) -> str:
+    return _deliver(self, notification_ids, "email")
 
 
-@shared_task(bind=True, name="notifications.deliver_push", max_retries=None, acks_late=True)
-def deliver_push(self: Task, notification_id: str) -> str:
-    return _deliver(self, notification_id, "push")
+@shared_task(bind=True, name="notifications.deliver_push", acks_late=True)
+def deliver_push(self: Task, notification_ids: list[str] | str) -> str:
+    return _deliver(self, notification_ids, "push")

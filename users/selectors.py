@@ -121,6 +121,42 @@ def user_profile_get(*, user_id: uuid.UUID | str) -> UserProfile | None:
     return profile
 
 
+def user_profiles_get(*, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, UserProfile]:
+    """`user_profile_get` for many users in two round trips at most (one cache read of them all, one
+    query for the misses); users that do not exist are absent from the answer."""
+    wanted = list(dict.fromkeys(user_ids))
+    keys = {_profile_cache_key(user_id): user_id for user_id in wanted}
+    try:
+        cached = cache.get_many(list(keys))
+        cache_available = True
+    except CACHE_ERRORS as exc:
+        logger.warning("user profile cache unavailable; reading the database", extra={"error": str(exc)})
+        cached, cache_available = {}, False
+    profiles: dict[uuid.UUID, UserProfile] = {}
+    for key, value in cached.items():
+        profile = _profile_from_cache(value)
+        if profile is not None:
+            profiles[keys[key]] = profile
+    missing = [user_id for user_id in wanted if user_id not in profiles]
+    if missing:
+        found = {
+            user.id: _profile_of(user)
+            for user in User.objects.filter(pk__in=missing).only(
+                "id", "name", "email", "preferences", "is_active"
+            )
+        }
+        profiles.update(found)
+        if cache_available and found:
+            try:
+                cache.set_many(
+                    {_profile_cache_key(uid): _profile_to_cache(p) for uid, p in found.items()},
+                    timeout=settings.USER_PROFILE_CACHE_SECONDS,
+                )
+            except CACHE_ERRORS as exc:
+                logger.warning("user profile cache unavailable; not caching", extra={"error": str(exc)})
+    return profiles
+
+
 def user_profile_invalidate(*, user_id: uuid.UUID | str) -> None:
     """Drops the cached profile. A cache outage is logged, not raised: the write it follows has happened."""
     parsed_id = _uuid_or_none(user_id)
@@ -145,6 +181,16 @@ def devices_active_for_user(*, user_id: uuid.UUID | str) -> list[Device]:
             F("last_seen").desc(nulls_last=True), "-created_at", "-id"
         )
     )
+
+
+def devices_active_for_users(*, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Device]]:
+    """`devices_active_for_user` for many users in one query."""
+    devices: dict[uuid.UUID, list[Device]] = {user_id: [] for user_id in user_ids}
+    for device in Device.objects.filter(user_id__in=list(devices), active=True).order_by(
+        F("last_seen").desc(nulls_last=True), "-created_at", "-id"
+    ):
+        devices[device.user_id].append(device)
+    return devices
 
 
 def user_list(*, email: str | None = None) -> QuerySet[User]:

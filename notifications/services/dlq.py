@@ -1,8 +1,9 @@
 """The dead-letter queues: list what is there, replay it to the main queue, purge it.
 
-A dead letter is the task message RabbitMQ routed to `<channel>.dlq` when a worker rejected it (a
-permanent failure or exhausted retries) or when it exceeded the delivery limit (a poison message).
-The notification row holds the reason; the message's x-death header holds how and when it died.
+A dead letter is a task message in `<channel>.dlq`: published by a worker for one notification that
+ended `failed` (a permanent failure, exhausted retries, expiry, poison), with the reason and time in
+its headers; or routed there by RabbitMQ (x-death) when a message was rejected or exceeded the delivery
+limit, and then it may carry a batch of ids. The notification row holds the reason.
 """
 
 import json
@@ -47,15 +48,24 @@ class ReplayReport:
     skipped: list[str]
 
 
-def _notification_id_of(message: Any) -> str:
+def _notification_ids_of(message: Any) -> list[str]:
+    """The ids a letter carries: a task message's first argument, a batch of ids or a single id."""
     body = message.body if isinstance(message.body, (bytes, str)) else json.dumps(message.body)
     payload = json.loads(body)
     args = payload[0] if isinstance(payload, list) else payload.get("args", [])
-    return str(uuid.UUID(str(args[0])))
+    first = args[0]
+    return [str(uuid.UUID(str(i))) for i in (first if isinstance(first, list) else [first])]
 
 
 def _death_of(message: Any) -> tuple[str, datetime | None]:
-    deaths = (message.headers or {}).get("x-death") or []
+    headers = message.headers or {}
+    if "x-notifier-died-at" in headers:
+        try:
+            died_at: Any = datetime.fromisoformat(str(headers["x-notifier-died-at"]))
+        except ValueError:
+            died_at = None
+        return str(headers.get("x-notifier-reason", "")), died_at
+    deaths = headers.get("x-death") or []
     if not deaths:
         return "", None
     death = deaths[0]
@@ -104,13 +114,16 @@ def _channels(channel: str | None) -> Iterable[str]:
 
 
 def dlq_list(*, channel: str | None = None, limit: int = 100) -> list[DeadLetter]:
+    """One line per notification in the dead-letter queues (a letter carrying a batch gives several)."""
     letters: list[DeadLetter] = []
     for name in _channels(channel):
         with _dead_letters(name) as messages:
             raw = [m for _, m in zip(range(limit - len(letters)), messages, strict=False)]
-        ids = [_notification_id_of(m) for m in raw]
-        rows = {str(n.id): n for n in Notification.objects.filter(id__in=ids)}
-        for message, notification_id in zip(raw, ids, strict=True):
+        entries = [
+            (message, notification_id) for message in raw for notification_id in _notification_ids_of(message)
+        ]
+        rows = {str(n.id): n for n in Notification.objects.filter(id__in=[nid for _, nid in entries])}
+        for message, notification_id in entries[: max(limit - len(letters), 0)]:
             death_reason, died_at = _death_of(message)
             row = rows.get(notification_id)
             letters.append(
@@ -170,21 +183,20 @@ def dlq_replay(
     for name in _channels(channel):
         with _dead_letters(name) as messages:
             for message in messages:
-                notification_id = _notification_id_of(message)
-                if notification_ids is not None and notification_id not in notification_ids:
+                letter_ids = _notification_ids_of(message)
+                if notification_ids is not None and not set(letter_ids) <= notification_ids:
                     continue  # left in the queue
-                notification = Notification.objects.filter(pk=notification_id).first()
-                if notification is None or notification.status in FINAL_STATUSES:
-                    skipped.append(notification_id)
+                for notification_id in letter_ids:
+                    notification = Notification.objects.filter(pk=notification_id).first()
+                    if notification is None or notification.status in FINAL_STATUSES:
+                        skipped.append(notification_id)
+                        continue
+                    replayed.append(notification_id)
                     if not dry_run:
-                        message.ack()
-                    continue
-                replayed.append(notification_id)
-                if dry_run:
-                    continue
-                notification_requeue(notification=notification)
-                # Acked only after the requeue committed: a crash in between leaves the dead letter.
-                message.ack()
+                        notification_requeue(notification=notification)
+                # Acked only after the requeues committed: a crash in between leaves the dead letter.
+                if not dry_run:
+                    message.ack()
     logger.info("dlq replay", extra={"replayed": len(replayed), "skipped": len(skipped), "dry_run": dry_run})
     return ReplayReport(replayed=replayed, skipped=skipped)
 

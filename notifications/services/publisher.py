@@ -1,14 +1,16 @@
-"""Publishes delivery task messages in batches with publisher confirms.
+"""Publishes delivery task messages, and dead letters, with publisher confirms.
 
-Waiting for the broker's confirm after each message caps a channel at about one message per round trip;
-publishing a batch and then waiting once for all its confirms keeps the same guarantee (nothing counts
-as published until the broker has it) at many times the rate. Used by the outbox relay.
+A task message carries a batch of notification ids (`deliver_<channel>(ids)`). Waiting for the broker's
+confirm after each message caps a channel at about one message per round trip; publishing a set of
+messages and then waiting once for all their confirms keeps the same guarantee (nothing counts as
+published until the broker has it) at many times the rate. Used by the outbox relay and by workers
+(dead letters, split batches).
 """
 
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import amqp.exceptions
@@ -16,7 +18,7 @@ import kombu
 import kombu.exceptions
 from django.conf import settings
 
-from notifier.celery import EXCHANGE_NAME
+from notifier.celery import DLX_NAME, EXCHANGE_NAME, dlq_name
 from notifier.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
@@ -24,9 +26,16 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class OutgoingTask:
-    notification_id: str
+    """One task message: a batch of notification ids of one channel (a single send is a batch of one).
+
+    `exchange` and `routing_key` default to the channel's queue; a dead letter goes to its DLQ instead.
+    """
+
     channel: str
-    correlation_id: str
+    notification_ids: tuple[str, ...]
+    correlation_id: str = ""
+    headers: dict[str, Any] = field(default_factory=dict)
+    dead_letter: bool = False
 
 
 def task_name_for(channel: str) -> str:
@@ -79,6 +88,16 @@ class BatchPublisher:
         )
         self._next_tag, self._confirmed_up_to, self._nacked = 1, 0, False
 
+    def messages_ready(self, queue: str) -> int:
+        """Messages waiting in `queue` (not those handed to consumers), by a passive declare."""
+        try:
+            self._open()
+            _, ready, _ = self._channel.queue_declare(queue=queue, passive=True)
+        except PUBLISH_ERRORS as exc:
+            self.close()
+            raise PublishFailed(f"{exc.__class__.__name__}: {exc}") from exc
+        return int(ready)
+
     def close(self) -> None:
         if self._connection is not None:
             try:
@@ -96,19 +115,20 @@ class BatchPublisher:
             self._open()
             assert self._producer is not None and self._connection is not None
             for task in tasks:
+                ids = list(task.notification_ids)
                 message = celery_app.amqp.as_task_v2(
-                    str(uuid.uuid4()), task_name_for(task.channel), args=(task.notification_id,), kwargs={}
+                    str(uuid.uuid4()), task_name_for(task.channel), args=(ids,), kwargs={}
                 )
                 celery_app.amqp.send_task_message(
                     self._producer,
                     task_name_for(task.channel),
                     message,
-                    exchange=EXCHANGE_NAME,
-                    routing_key=task.channel,
+                    exchange=DLX_NAME if task.dead_letter else EXCHANGE_NAME,
+                    routing_key=dlq_name(task.channel) if task.dead_letter else task.channel,
                     exchange_type="topic",
                     declare=[],
                     retry=False,
-                    headers={"x_correlation_id": task.correlation_id},
+                    headers={"x_correlation_id": task.correlation_id, **task.headers},
                     delivery_mode=2,
                 )
             last_tag = self._next_tag + len(tasks) - 1

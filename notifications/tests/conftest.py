@@ -15,8 +15,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from notifications.tests.boundary import FcmServer, SmtpServer, wait_for
 from notifier.celery import CHANNELS, dlq_name, queue_name, topology_declare
+from standins.boundary import FcmServer, SmtpServer, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_SETTINGS = {
@@ -29,6 +29,8 @@ WORKER_SETTINGS = {
     "SMTP_TIMEOUT_SECONDS": "5",
     "FCM_TIMEOUT_SECONDS": "5",
     "LOG_LEVEL": "INFO",
+    # Shorter than the default 60 s, so the scenarios that rely on the relay's sweep finish sooner.
+    "DELIVERY_STALL_SECONDS": "10",
 }
 # The worker pools and the outbox relay, as `make run` starts them.
 PROCESSES = (*CHANNELS, "relay")

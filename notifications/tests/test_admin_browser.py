@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from notifications.models import AttemptOutcome, Notification, NotificationStatus
-from notifications.tests.boundary import wait_for
 from notifications.tests.conftest import queue_depth
 from notifier.celery import dlq_name
+from standins.boundary import wait_for
 from users.tests.factories import DEFAULT_PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.workers, pytest.mark.timeout(240)]

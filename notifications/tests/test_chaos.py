@@ -21,9 +21,9 @@ from django.db import close_old_connections, connection
 
 from notifications.models import Notification, NotificationStatus
 from notifications.services.dlq import dlq_list
-from notifications.tests.boundary import wait_for
 from notifications.tests.conftest import queue_depth
 from notifier.celery import dlq_name
+from standins.boundary import wait_for
 from users.tests.factories import UserFactory
 
 FULL = os.environ.get("CHAOS_SCALE", "short") == "full"
@@ -142,6 +142,39 @@ def test_chaos_killing_worker_processes(pipeline, service_client, smtp_server, e
     assert tally.lost == 0
     assert tally.duplicated <= kills
     assert kills > min_kills
+
+
+def test_chaos_one_pool_child_killed_then_nothing_stalls(
+    pipeline, service_client, smtp_server, email_template
+):
+    """One `kill -9` of a pool child, then no more faults: whatever the dead child held (its batch, and
+    what the worker's main process had handed it) is delivered within the stall window, not when the
+    worker next restarts or RabbitMQ's 30-minute consumer timeout fires."""
+    from notifications.tests.conftest import WORKER_SETTINGS
+
+    stall_seconds = int(WORKER_SETTINGS["DELIVERY_STALL_SECONDS"])
+    count = 300 if FULL else 60
+    user = UserFactory(email="one-kill@example.com")
+    smtp_server.handler.rcpt_delay["one-kill@example.com"] = 0.02
+    ids = [_post(service_client, _body(user.id, f"one-kill-{i}"))[0] for i in range(count)]
+    wait_for(
+        lambda: Notification.objects.filter(id__in=ids, status=NotificationStatus.SENDING).exists(),
+        timeout=60,
+        message="a batch in progress",
+    )
+    os.kill(random.choice(pipeline.children("email")), signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    # The relay looks every 5 s for what has not moved for the stall window.
+    _all_sent(ids, timeout=stall_seconds + 60)
+    took = time.monotonic() - killed_at
+
+    tally = _tally(
+        "one pool child killed, then quiet", ids, smtp_server, faults=1, note=f"all sent {took:.0f}s after"
+    )
+    assert tally.lost == 0
+    assert tally.duplicated <= 1
+    assert took <= stall_seconds + 30
 
 
 def test_chaos_broker_stopped_while_requests_keep_coming(

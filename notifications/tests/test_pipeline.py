@@ -11,9 +11,9 @@ import pytest
 from notifications.models import AttemptOutcome, Notification, NotificationStatus
 from notifications.services.dlq import dlq_list, dlq_purge, dlq_replay
 from notifications.services.publisher import BatchPublisher, OutgoingTask
-from notifications.tests.boundary import wait_for
 from notifications.tests.conftest import queue_depth
 from notifier.celery import dlq_name
+from standins.boundary import wait_for
 from users.models import Device
 from users.tests.factories import DeviceFactory, UserFactory
 
@@ -251,7 +251,7 @@ def test_a_repeated_request_sends_one_email(pipeline, service_client, smtp_serve
 def test_a_duplicate_task_message_sends_once(pipeline, service_client, smtp_server, email_template):
     user = UserFactory()
     notification_id = _post(service_client, user)
-    duplicate = OutgoingTask(notification_id=notification_id, channel="email", correlation_id="dup")
+    duplicate = OutgoingTask(channel="email", notification_ids=(notification_id,), correlation_id="dup")
     publisher = BatchPublisher()
     publisher.publish([duplicate, duplicate])
     publisher.close()

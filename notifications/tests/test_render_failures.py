@@ -7,9 +7,9 @@ import time
 import pytest
 
 from notifications.models import AttemptOutcome, Notification, NotificationStatus
-from notifications.tests.boundary import wait_for
 from notifications.tests.conftest import queue_depth
 from notifier.celery import dlq_name
+from standins.boundary import wait_for
 from templates_app.tests.factories import TemplateFactory, TemplateVersionFactory
 from users.tests.factories import DeviceFactory, UserFactory
 

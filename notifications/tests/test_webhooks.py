@@ -1,9 +1,10 @@
 """django-anymail tracking events move a sent notification to delivered or failed."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from anymail.signals import AnymailTrackingEvent, tracking
+from django.utils import timezone
 
 from notifications.models import Notification, NotificationStatus
 from notifications.tests.factories import NotificationFactory
@@ -20,13 +21,29 @@ def _event(event_type: str, message_id: str, **fields) -> AnymailTrackingEvent:
 @pytest.mark.django_db
 def test_a_delivered_event_marks_the_notification_delivered(user):
     notification = _sent(user, "esp-1")
-    at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    at = notification.created_at + timedelta(seconds=3)
 
     tracking.send(sender=object, event=_event("delivered", "esp-1", timestamp=at), esp_name="SendGrid")
 
     notification.refresh_from_db()
     assert notification.status == NotificationStatus.DELIVERED
     assert notification.delivered_at == at
+
+
+@pytest.mark.django_db
+def test_an_event_time_outside_the_notifications_life_is_taken_as_now(user):
+    notification = _sent(user, "esp-4")
+    before = timezone.now()
+
+    tracking.send(
+        sender=object,
+        event=_event("delivered", "esp-4", timestamp=datetime(2020, 1, 1, tzinfo=UTC)),
+        esp_name="SendGrid",
+    )
+
+    notification.refresh_from_db()
+    assert notification.status == NotificationStatus.DELIVERED
+    assert notification.delivered_at >= before
 
 
 @pytest.mark.django_db

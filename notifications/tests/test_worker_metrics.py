@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from notifications.models import Notification, NotificationStatus
-from notifications.tests.boundary import free_port, wait_for
 from notifications.tests.conftest import Workers
 from notifier.celery import app as celery_app
+from standins.boundary import free_port, wait_for
 from users.tests.factories import UserFactory
 
 pytestmark = [pytest.mark.workers, pytest.mark.timeout(180)]

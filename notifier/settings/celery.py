@@ -26,10 +26,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # A task that fails unexpectedly is rejected without requeue, so RabbitMQ dead-letters it to the DLQ.
 CELERY_TASK_ACKS_ON_FAILURE_OR_TIMEOUT = False
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
-# Prefetch per worker process. Quorum queues get per-consumer QoS (Celery detects them). Each message
-# is a short network call, so a small window keeps work spread across processes and hosts while
-# hiding the round trip to the broker.
-CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("WORKER_PREFETCH_MULTIPLIER", default=4)
+# Prefetch per worker process. Quorum queues get per-consumer QoS (Celery detects them). A message
+# carries a batch of up to DELIVERY_BATCH_SIZE notifications, so one in hand per process keeps the work
+# spread across processes and hosts.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("WORKER_PREFETCH_MULTIPLIER", default=1)
 CELERY_WORKER_DETECT_QUORUM_QUEUES = True
 # Well below RabbitMQ's consumer timeout (30 min): a delivery held longer would be requeued.
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("TASK_SOFT_TIME_LIMIT", default=60)
@@ -55,6 +55,13 @@ BROKER_DELIVERY_LIMIT = env.int("BROKER_DELIVERY_LIMIT", default=5)
 # Circuit breakers around the providers, shared by all worker processes through Redis.
 BREAKER_FAIL_MAX = env.int("BREAKER_FAIL_MAX", default=5)
 BREAKER_RESET_SECONDS = env.int("BREAKER_RESET_SECONDS", default=30)
+
+# Notifications per task message: the relay groups what is due by channel into batches of at most this
+# many ids, and never waits for a batch to fill (a trickle goes out at once, a batch of one).
+DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", default=100)
+# A notification queued or sending this long without moving, and held by no worker, is put back into
+# the outbox by the relay (the claim keeps a late original message from sending it twice).
+DELIVERY_STALL_SECONDS = env.int("DELIVERY_STALL_SECONDS", default=60)
 
 # The outbox relay polls for new entries this often when idle (an empty poll is one index lookup).
 OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=0.02)

@@ -12,7 +12,7 @@ from django.test import override_settings
 
 from notifications.channels.base import OutgoingEmail
 from notifications.channels.email import _build, email_connection_close
-from notifications.services.delivery import Outcome, delivery_send
+from notifications.delivery import delivery_batch_send
 from templates_app.tests.factories import TemplateFactory, TemplateVersionFactory
 
 INJECTION = "Ada\r\nBcc: victim@example.com\r\nX-Injected: yes"
@@ -60,9 +60,9 @@ def _deliver(service_client, user, outbox: Path, variables) -> email.message.Ema
     assert response.status_code == 202, response.content
     notification_id = response.json()["data"]["notification_id"]
 
-    result = delivery_send(notification_id=notification_id, channel="email", worker="test")
+    report = delivery_batch_send(notification_ids=[notification_id], channel="email", worker="test")
 
-    assert result.outcome == Outcome.SENT, result
+    assert report.sent == 1, report
     raw = (outbox / f"{notification_id}.eml").read_bytes()
     return email.message_from_bytes(raw, policy=email.policy.default)
 

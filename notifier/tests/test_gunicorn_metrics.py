@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from notifications.tests.boundary import free_port, wait_for
+from standins.boundary import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,5 +1,6 @@
 """/metrics: who may read it, what the request middleware records, and the multiprocess registry."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -172,6 +173,9 @@ def test_the_multiprocess_registry_adds_up_every_process(db, tmp_path):
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
         "DJANGO_SETTINGS_MODULE": "notifier.settings",
         "PATH": "/usr/bin:/bin",
+        # A fresh clone has no .env: the suite's own secrets (settings refuse to load without them).
+        "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],
+        "JWT_SECRET": os.environ["JWT_SECRET"],
     }
     for _ in range(2):
         subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=60)

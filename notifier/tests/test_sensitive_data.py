@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from notifications.channels.email import email_connection_close
-from notifications.services.delivery import Outcome, delivery_send
+from notifications.delivery import delivery_batch_send
 from notifier.celery import EXCHANGE_NAME
 from templates_app.tests.factories import TemplateFactory, TemplateVersionFactory
 from users.tests.factories import DeviceFactory, UserFactory
@@ -119,12 +119,14 @@ def test_accepting_and_delivering_logs_no_address_or_token(
     ):
         ids = _accept_both(service_client, recipient)
         results = {
-            channel: delivery_send(notification_id=notification_id, channel=channel, worker="test").outcome
+            channel: delivery_batch_send(
+                notification_ids=[notification_id], channel=channel, worker="test"
+            ).sent
             for channel, notification_id in ids.items()
         }
     email_connection_close()
 
-    assert results == {"email": Outcome.SENT, "push": Outcome.SENT}
+    assert results == {"email": 1, "push": 1}
     assert (tmp_path / "mail" / f"{ids['email']}.eml").read_text().count(EMAIL) >= 1  # it was used
     assert caplog.records, "expected the accept and delivery paths to log"
     leaking = [r.getMessage() for r in caplog.records if EMAIL in _record_text(r) or TOKEN in _record_text(r)]

@@ -7,19 +7,28 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import InterfaceError, OperationalError, close_old_connections
 
-from notifications.services.outbox import outbox_relay_once
+from notifications.services.outbox import outbox_relay_once, outbox_sweep_stalled
 from notifications.services.publisher import BatchPublisher, PublishFailed
+from notifier.celery import CHANNELS, queue_name
 
 logger = logging.getLogger(__name__)
 
 # After a failed batch the relay waits, doubling up to this, so a broker outage is not hammered.
 MAX_BACKOFF_SECONDS = 5.0
+# How often the relay looks for notifications that stopped moving (see outbox_sweep_stalled).
+SWEEP_INTERVAL_SECONDS = 5.0
+
+
+def _sweep(publisher: BatchPublisher) -> int:
+    backlog = frozenset(c for c in CHANNELS if publisher.messages_ready(queue_name(c)) > 0)
+    return outbox_sweep_stalled(channels_with_backlog=backlog)
 
 
 class Command(BaseCommand):
     help = (
-        "Runs the outbox relay: publishes accepted notifications to RabbitMQ in batches with publisher "
-        "confirms. Several relays may run at once (rows are taken with SKIP LOCKED)."
+        "Runs the outbox relay: publishes what is due in the outbox to RabbitMQ as batch messages with "
+        "publisher confirms, and puts notifications that stopped moving back into the outbox. Several "
+        "relays may run at once (rows are taken with SKIP LOCKED)."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -43,8 +52,12 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         self.stdout.write(self.style.SUCCESS("outbox relay running"))
         backoff = 0.0
+        next_sweep = time.monotonic() + SWEEP_INTERVAL_SECONDS
         while not stopping:
             try:
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + SWEEP_INTERVAL_SECONDS
+                    _sweep(publisher)
                 count = outbox_relay_once(publisher=publisher)
                 backoff = 0.0
             except PublishFailed as exc:

@@ -204,24 +204,29 @@ class FcmServer:
         self.server.shutdown()
 
     def write_service_account(self, path: Path) -> Path:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-        path.write_text(
-            json.dumps(
-                {
-                    "type": "service_account",
-                    "project_id": self.PROJECT_ID,
-                    "private_key_id": "test-key",
-                    "private_key": pem,
-                    "client_email": f"notifier@{self.PROJECT_ID}.iam.gserviceaccount.com",
-                    "client_id": "1",
-                    "token_uri": f"{self.endpoint}/token",
-                }
-            )
+        return service_account_write(path, endpoint=self.endpoint, project_id=self.PROJECT_ID)
+
+
+def service_account_write(path: Path, *, endpoint: str, project_id: str = FcmServer.PROJECT_ID) -> Path:
+    """A Firebase service-account file whose token_uri is the stand-in's, with a fresh RSA key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": project_id,
+                "private_key_id": "test-key",
+                "private_key": pem,
+                "client_email": f"notifier@{project_id}.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": f"{endpoint}/token",
+            }
         )
-        return path
+    )
+    return path
 
 
 def wait_for(

@@ -1,0 +1,612 @@
+"""The worker path, one batch at a time: claim, prepare, send, record.
+
+A task message carries up to DELIVERY_BATCH_SIZE notification ids of one channel. The batch is claimed in
+one statement (delivery.claim), its recipients and templates read in a few round trips, its messages sent
+over the provider's kept-open connection, and its outcomes recorded in sets. Each provider acceptance is
+recorded before the next message goes out on the same connection, so a worker killed mid-batch can
+send again at most the message in flight. Anything that cannot be sent now (a transient failure, an open
+breaker, a notification another worker holds) goes back into the outbox, due after its backoff; the
+relay publishes it then. A notification that fails permanently, runs out of retries, expires, or
+kills its worker BROKER_DELIVERY_LIMIT times ends `failed` with its reason, and the caller publishes a
+dead letter for it.
+"""
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import pybreaker
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.utils import timezone
+
+from notifications.channels.base import (
+    DeliveryError,
+    OutgoingEmail,
+    OutgoingPush,
+    PermanentDeliveryError,
+    PushResult,
+    TransientDeliveryError,
+)
+from notifications.channels.breakers import breaker_get, breaker_open_remaining
+from notifications.channels.email import email_send
+from notifications.channels.push import push_provider_get
+from notifications.delivery.claim import batch_claim, batch_release, mark_sending
+from notifications.delivery.policy import BUSY_RETRY_SECONDS, breaker_countdown, due_in, retry_countdown
+from notifications.metrics import delivery_finished, provider_error
+from notifications.models import AttemptOutcome, DeliveryAttempt, Notification, NotificationStatus
+from notifications.services.outbox import outbox_defer
+from notifications.services.preferences import NO_PUSH_DEVICE, channel_disabled_reason
+from notifications.statuses import END_STATUSES
+from notifier.api.errors import ApplicationError
+from notifier.logging import correlation_id_set
+from templates_app.models import TemplateVersion
+from templates_app.rendering import RenderedTemplate, template_render, value_as_text
+from templates_app.selectors import template_version_resolve
+from users.selectors import UserProfile, devices_active_for_users, user_profiles_get
+from users.services import devices_deactivate
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# After the provider accepted a message, the write that records it is retried on a new connection when
+# the database connection broke: failing here would make a retry send it again.
+RECORD_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A notification this batch ended `failed`: its dead letter is published by the caller."""
+
+    notification_id: str
+    reason: str
+    correlation_id: str
+
+
+@dataclass
+class BatchReport:
+    sent: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    already_done: int = 0
+    failed: list[Failure] = field(default_factory=list)
+
+
+@dataclass
+class _Attempt:
+    outcome: AttemptOutcome
+    started_at: datetime
+    error: Exception | None = None
+    provider_message_id: str = ""
+    template_version: int | None = None
+
+
+@dataclass
+class _Outcome:
+    """What becomes of one claimed notification that was not recorded as sent on the spot."""
+
+    notification: Notification
+    status: NotificationStatus
+    error: str = ""
+    due: datetime | None = None  # back into the outbox, due then
+    transient_failures: int | None = None
+    attempt: _Attempt | None = None
+    # Corrects the count mark_sending made: +1 for a render that failed (never marked), -1 for one that was
+    # marked but never reached the provider (the breaker opened, or the batch ran out of time first).
+    attempts_delta: int = 0
+    delivered_device_ids: list[int] | None = None
+    provider_message_id: str = ""
+    template_version: int | None = None
+
+
+@dataclass
+class _Plan:
+    notification: Notification
+    rendered: RenderedTemplate
+    email: OutgoingEmail | None = None
+    pushes: list[OutgoingPush] = field(default_factory=list)
+
+
+def _durably(write: Callable[[], T]) -> T:
+    for attempt in range(1, RECORD_ATTEMPTS + 1):
+        try:
+            return write()
+        except (OperationalError, InterfaceError):
+            if attempt == RECORD_ATTEMPTS:
+                raise
+            logger.warning("recording a delivery outcome failed; retrying", extra={"attempt": attempt})
+            connection.close()
+            time.sleep(0.2 * attempt)
+            _async_commit()
+    raise AssertionError("unreachable")
+
+
+def _async_commit() -> None:
+    """The worker's writes need not wait for the WAL flush: they survive the worker's death (PostgreSQL
+    has them); only a crash of PostgreSQL itself could lose the last ones, which then send again."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+
+
+# --- prepare ------------------------------------------------------------------------------------------
+
+
+def _refusal(notification: Notification, profile: UserProfile | None, *, poison: bool) -> _Outcome | None:
+    deadline = notification.created_at + timedelta(seconds=settings.DELIVERY_DEADLINE_SECONDS)
+    if timezone.now() > deadline:
+        return _Outcome(
+            notification, NotificationStatus.FAILED, "expired: not delivered within the delivery deadline"
+        )
+    if poison:
+        return _Outcome(
+            notification,
+            NotificationStatus.FAILED,
+            f"poison: delivered {settings.BROKER_DELIVERY_LIMIT} times without completing "
+            "(the worker died each time)",
+        )
+    if profile is None or not profile.is_active:
+        return _Outcome(notification, NotificationStatus.SKIPPED, "the user no longer exists or is inactive")
+    reason = channel_disabled_reason(channel=notification.notification_type, preferences=profile.preferences)
+    if reason:
+        return _Outcome(notification, NotificationStatus.SKIPPED, reason)
+    return None
+
+
+def _render_failed(notification: Notification, exc: Exception) -> _Outcome:
+    """A render that fails for any reason ends the notification (the template and variables stay the
+    same, so a retry cannot help), with an attempt row so its timeline says why nothing was sent."""
+    reason = exc.message if isinstance(exc, ApplicationError) else f"{exc.__class__.__name__}: {exc}"
+    if not isinstance(exc, ApplicationError):
+        logger.exception("rendering failed unexpectedly", extra={"notification_id": str(notification.id)})
+    return _Outcome(
+        notification,
+        NotificationStatus.FAILED,
+        f"render error: {reason}",
+        attempt=_Attempt(AttemptOutcome.PERMANENT_ERROR, timezone.now(), error=exc),
+        attempts_delta=1,
+    )
+
+
+def _prepare(
+    claimed: list[Notification], channel: str, *, poison: bool, outcomes: list[_Outcome]
+) -> list[_Plan]:
+    """What to send for each claimed notification; the rest get their outcome (skip, fail) in `outcomes`."""
+    profiles = user_profiles_get(user_ids=[n.user_id for n in claimed])
+    devices = devices_active_for_users(user_ids=[n.user_id for n in claimed]) if channel == "push" else {}
+    versions: dict[tuple[str, str], TemplateVersion] = {}
+    plans: list[_Plan] = []
+    for notification in claimed:
+        profile = profiles.get(notification.user_id)
+        refusal = _refusal(notification, profile, poison=poison)
+        if refusal is not None:
+            outcomes.append(refusal)
+            continue
+        assert profile is not None
+        try:
+            key = (notification.template_code, notification.language)
+            if key not in versions:
+                versions[key] = template_version_resolve(
+                    code=notification.template_code,
+                    notification_type=channel,
+                    language=notification.language or None,
+                )
+            rendered = template_render(version=versions[key], variables=notification.variables)
+        except Exception as exc:  # noqa: BLE001 - any render failure is this notification's end; recorded
+            outcomes.append(_render_failed(notification, exc))
+            continue
+        plan = _Plan(notification, rendered)
+        if channel == "email":
+            plan.email = OutgoingEmail(
+                notification_id=str(notification.id),
+                correlation_id=notification.correlation_id,
+                to=profile.email,
+                subject=rendered.subject,
+                body=rendered.body,
+                html_body=rendered.html_body,
+            )
+        else:
+            plan.pushes = _push_messages(notification, rendered, devices.get(notification.user_id, []))
+            if not plan.pushes:
+                if notification.delivered_device_ids:  # every device was reached before
+                    outcomes.append(_Outcome(notification, NotificationStatus.SENT))
+                else:
+                    outcomes.append(_Outcome(notification, NotificationStatus.SKIPPED, NO_PUSH_DEVICE))
+                continue
+        plans.append(plan)
+    return plans
+
+
+def _push_messages(
+    notification: Notification, rendered: RenderedTemplate, devices: list[Any]
+) -> list[OutgoingPush]:
+    already = set(notification.delivered_device_ids)
+    # FCM data values are strings: objects and lists travel as JSON text, null as "", booleans as true/false.
+    data = {str(key): value_as_text(value) for key, value in notification.metadata.items()}
+    return [
+        OutgoingPush(
+            notification_id=str(notification.id),
+            correlation_id=notification.correlation_id,
+            device_id=device.id,
+            token=device.token,
+            platform=device.platform,
+            title=rendered.subject,
+            body=rendered.body,
+            image_url=rendered.image_url,
+            link=rendered.link,
+            data=data,
+        )
+        for device in devices
+        if device.id not in already
+    ]
+
+
+# --- outcomes -----------------------------------------------------------------------------------------
+
+
+def _transient(plan: _Plan, exc: Exception, attempt: _Attempt) -> _Outcome:
+    notification = plan.notification
+    reason = exc.reason if isinstance(exc, DeliveryError) else f"{exc.__class__.__name__}: {exc}"
+    failures = notification.transient_failures + 1
+    if failures > settings.DELIVERY_MAX_RETRIES:
+        return _Outcome(
+            notification,
+            NotificationStatus.FAILED,
+            f"retries exhausted after {failures} transient failures; last: {reason}",
+            transient_failures=failures,
+            attempt=attempt,
+        )
+    retry_after = exc.retry_after if isinstance(exc, TransientDeliveryError) else None
+    return _Outcome(
+        notification,
+        NotificationStatus.QUEUED,
+        f"retrying: {reason}",
+        due=due_in(retry_countdown(failures=failures, retry_after=retry_after)),
+        transient_failures=failures,
+        attempt=attempt,
+    )
+
+
+def _deferred_by_breaker(plan: _Plan, *, tripped: bool, attempt: _Attempt | None = None) -> _Outcome:
+    """The provider is down, which is not this notification's fault: deferred without spending its
+    retry budget, until the breaker lets a trial call through."""
+    channel = plan.notification.notification_type
+    verb = "opened" if tripped else "is open"
+    open_for = breaker_open_remaining(channel) or float(settings.BREAKER_RESET_SECONDS)
+    return _Outcome(
+        plan.notification,
+        NotificationStatus.QUEUED,
+        f"deferred: the {channel} provider's circuit breaker {verb}",
+        due=due_in(breaker_countdown(open_for=open_for)),
+        attempt=attempt,
+    )
+
+
+def _failed_permanently(plan: _Plan, exc: PermanentDeliveryError, attempt: _Attempt) -> _Outcome:
+    return _Outcome(plan.notification, NotificationStatus.FAILED, f"permanent: {exc.reason}", attempt=attempt)
+
+
+# --- send ---------------------------------------------------------------------------------------------
+
+_TRANSIENT = (TimeoutError, TransientDeliveryError, SoftTimeLimitExceeded)
+
+
+def _record_sent(
+    notification: Notification, *, worker: str, started_at: datetime, provider_id: str, version: int
+) -> None:
+    """The attempt and the sent status in one statement (one round trip, one transaction)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH attempt AS (
+                INSERT INTO {DeliveryAttempt._meta.db_table}
+                    (notification_id, number, worker, outcome, error_class, error_message,
+                     provider_message_id, template_version, started_at, finished_at)
+                SELECT id, attempts, %s, %s, '', '', %s, %s, %s, now()
+                  FROM {Notification._meta.db_table} WHERE id = %s
+            )
+            UPDATE {Notification._meta.db_table}
+               SET status = %s, error = '', sent_at = now(), updated_at = now(),
+                   provider_message_id = %s, template_version = %s
+             WHERE id = %s
+            """,  # noqa: S608 - table names come from the models, values are parameters
+            [
+                worker[:255], AttemptOutcome.SENT, provider_id[:255], version, started_at, notification.id,
+                NotificationStatus.SENT, provider_id[:255], version, notification.id,
+            ],
+        )  # fmt: skip
+
+
+def _send_emails(plans: list[_Plan], *, worker: str, outcomes: list[_Outcome], report: BatchReport) -> None:
+    breaker = breaker_get("email")
+    for index, plan in enumerate(plans):
+        assert plan.email is not None
+        notification = plan.notification
+        correlation_id_set(notification.correlation_id or None)
+        started = timezone.now()
+        attempt = _Attempt(AttemptOutcome.TRANSIENT_ERROR, started, template_version=plan.rendered.version)
+        try:
+            provider_id = breaker.call(email_send, message=plan.email)
+        except PermanentDeliveryError as exc:
+            provider_error(channel="email", error_class=type(exc).__name__)
+            attempt.outcome, attempt.error = AttemptOutcome.PERMANENT_ERROR, exc
+            outcomes.append(_failed_permanently(plan, exc, attempt))
+            continue
+        except pybreaker.CircuitBreakerError as exc:
+            # This call tripped the breaker (or met it open): this one and the rest wait for the provider.
+            provider_error(channel="email", error_class=type(exc).__name__)
+            attempt.error = exc
+            outcomes.append(_deferred_by_breaker(plan, tripped=True, attempt=attempt))
+            for rest in plans[index + 1 :]:
+                outcomes.append(_deferred_by_breaker(rest, tripped=False))
+                outcomes[-1].attempts_delta = -1
+            return
+        except _TRANSIENT as exc:
+            provider_error(channel="email", error_class=type(exc).__name__)
+            attempt.error = exc
+            outcomes.append(_transient(plan, exc, attempt))
+            if isinstance(exc, SoftTimeLimitExceeded):  # out of time: the rest go back, due now
+                for rest in plans[index + 1 :]:
+                    outcomes.append(
+                        _Outcome(
+                            rest.notification,
+                            NotificationStatus.QUEUED,
+                            "deferred: the batch ran out of time",
+                            due=timezone.now(),
+                            attempts_delta=-1,
+                        )
+                    )
+                return
+            continue
+        version = plan.rendered.version
+        _durably(
+            functools.partial(
+                _record_sent,
+                notification,
+                worker=worker,
+                started_at=started,
+                provider_id=provider_id,
+                version=version,
+            )
+        )
+        report.sent += 1
+        delivery_finished(
+            channel="email", status=NotificationStatus.SENT, latency_seconds=_latency(notification)
+        )
+        logger.info("notification sent", extra={"notification_id": str(notification.id), "channel": "email"})
+
+
+def _send_push_all(messages: list[OutgoingPush]) -> list[PushResult]:
+    results = push_provider_get().send(messages=messages)
+    transient = [r.error for r in results if isinstance(r.error, TransientDeliveryError)]
+    if results and len(transient) == len(results):
+        # Every device failed for a reason that may recover: FCM itself is in trouble; the breaker counts it.
+        first = transient[0]
+        raise TransientDeliveryError(f"all devices failed: {first}", retry_after=first.retry_after)
+    return results
+
+
+def _send_pushes(plans: list[_Plan], *, outcomes: list[_Outcome]) -> list[str]:
+    """One provider call for every device of every notification (the provider chunks it); returns the
+    tokens the provider says are gone."""
+    messages = [push for plan in plans for push in plan.pushes]
+    started = timezone.now()
+    try:
+        results = breaker_get("push").call(_send_push_all, messages)
+    except PermanentDeliveryError as exc:
+        provider_error(channel="push", error_class=type(exc).__name__)
+        for plan in plans:
+            attempt = _Attempt(
+                AttemptOutcome.PERMANENT_ERROR, started, error=exc, template_version=plan.rendered.version
+            )
+            outcomes.append(_failed_permanently(plan, exc, attempt))
+        return []
+    except pybreaker.CircuitBreakerError as exc:
+        provider_error(channel="push", error_class=type(exc).__name__)
+        for plan in plans:
+            attempt = _Attempt(
+                AttemptOutcome.TRANSIENT_ERROR, started, error=exc, template_version=plan.rendered.version
+            )
+            outcomes.append(_deferred_by_breaker(plan, tripped=True, attempt=attempt))
+        return []
+    except _TRANSIENT as exc:
+        provider_error(channel="push", error_class=type(exc).__name__)
+        for plan in plans:
+            attempt = _Attempt(
+                AttemptOutcome.TRANSIENT_ERROR, started, error=exc, template_version=plan.rendered.version
+            )
+            outcomes.append(_transient(plan, exc, attempt))
+        return []
+    by_device = {
+        (r_push.notification_id, r_push.device_id): result
+        for r_push, result in zip(messages, results, strict=True)
+    }
+    gone: list[str] = []
+    for plan in plans:
+        mine = [(push, by_device[(push.notification_id, push.device_id)]) for push in plan.pushes]
+        for push, result in mine:
+            if result.error is not None:
+                provider_error(channel="push", error_class=type(result.error).__name__)
+            if result.token_invalid:
+                gone.append(push.token)
+        delivered = [result for _, result in mine if result.error is None]
+        delivered_ids = list(
+            dict.fromkeys([*plan.notification.delivered_device_ids, *(r.device_id for r in delivered)])
+        )
+        provider_id = next((r.message_id for r in delivered), plan.notification.provider_message_id)
+        first_error = next((r.error for _, r in mine if r.error is not None), None)
+        transient = next((r.error for _, r in mine if isinstance(r.error, TransientDeliveryError)), None)
+        version = plan.rendered.version
+        if transient is not None:
+            attempt = _Attempt(
+                AttemptOutcome.TRANSIENT_ERROR,
+                started,
+                error=first_error,
+                provider_message_id=provider_id,
+                template_version=version,
+            )
+            outcome = _transient(plan, transient, attempt)
+        elif delivered_ids:
+            attempt = _Attempt(
+                AttemptOutcome.SENT,
+                started,
+                error=first_error,
+                provider_message_id=provider_id,
+                template_version=version,
+            )
+            outcome = _Outcome(plan.notification, NotificationStatus.SENT, attempt=attempt)
+        else:
+            attempt = _Attempt(
+                AttemptOutcome.PERMANENT_ERROR, started, error=first_error, template_version=version
+            )
+            outcome = _Outcome(
+                plan.notification,
+                NotificationStatus.FAILED,
+                f"permanent: no device accepted the push; {first_error}",
+                attempt=attempt,
+            )
+        outcome.delivered_device_ids, outcome.provider_message_id, outcome.template_version = (
+            delivered_ids,
+            provider_id,
+            version,
+        )
+        outcomes.append(outcome)
+    return gone
+
+
+# --- record -------------------------------------------------------------------------------------------
+
+
+def _record(outcomes: list[_Outcome], *, busy: list[str], worker: str, gone_tokens: list[str]) -> None:
+    """Every outcome of the batch in one transaction: one UPDATE for the statuses, one multi-row INSERT
+    of attempts, one INSERT of the outbox entries that are due again. Safe to run twice."""
+    now = timezone.now()
+    with transaction.atomic():
+        if gone_tokens:
+            devices_deactivate(tokens=gone_tokens, reason="the provider says the token is gone")
+        if outcomes:
+            rows = [
+                (
+                    o.notification.id, str(o.status), o.error, o.transient_failures, o.attempts_delta,
+                    o.provider_message_id[:255], o.template_version,
+                    None if o.delivered_device_ids is None else o.delivered_device_ids,
+                )
+                for o in outcomes
+            ]  # fmt: skip
+            columns = list(zip(*rows, strict=True))
+            table = Notification._meta.db_table
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"""
+                    UPDATE {table} n SET
+                        status = u.status,
+                        error = u.error,
+                        transient_failures = COALESCE(u.transient_failures, n.transient_failures),
+                        attempts = n.attempts + u.bump,
+                        sent_at = CASE WHEN u.status = %s THEN now() ELSE n.sent_at END,
+                        failed_at = CASE WHEN u.status = %s THEN now() ELSE n.failed_at END,
+                        provider_message_id =
+                            COALESCE(NULLIF(u.provider_message_id, ''), n.provider_message_id),
+                        template_version = COALESCE(u.template_version, n.template_version),
+                        delivered_device_ids = COALESCE(u.delivered::jsonb, n.delivered_device_ids),
+                        updated_at = now()
+                    FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[], %s::int[], %s::text[],
+                                %s::int[], %s::text[])
+                         AS u(id, status, error, transient_failures, bump, provider_message_id,
+                              template_version, delivered)
+                    WHERE n.id = u.id
+                    """,  # noqa: S608 - the table name comes from the model, values are parameters
+                    [
+                        NotificationStatus.SENT, NotificationStatus.FAILED,
+                        *(list(column) for column in columns[:7]),
+                        [None if d is None else json_list(d) for d in columns[7]],
+                    ],
+                )  # fmt: skip
+            DeliveryAttempt.objects.bulk_create(
+                [
+                    DeliveryAttempt(
+                        notification_id=o.notification.id,
+                        # The claim read `attempts` before this batch counted its call (or render).
+                        number=o.notification.attempts + 1,
+                        worker=worker[:255],
+                        outcome=o.attempt.outcome,
+                        error_class=o.attempt.error.__class__.__name__ if o.attempt.error else "",
+                        error_message=str(o.attempt.error)[:4000] if o.attempt.error else "",
+                        provider_message_id=o.attempt.provider_message_id[:255],
+                        template_version=o.attempt.template_version,
+                        started_at=o.attempt.started_at,
+                        finished_at=now,
+                    )
+                    for o in outcomes
+                    if o.attempt is not None
+                ]
+            )
+        due = {str(o.notification.id): o.due for o in outcomes if o.due is not None}
+        due.update({notification_id: due_in(BUSY_RETRY_SECONDS) for notification_id in busy})
+        outbox_defer(due=due)
+
+
+def json_list(values: list[int]) -> str:
+    return "[" + ",".join(str(int(v)) for v in values) + "]"
+
+
+def _latency(notification: Notification) -> float:
+    return (timezone.now() - notification.created_at).total_seconds()
+
+
+# --- the batch ----------------------------------------------------------------------------------------
+
+
+def delivery_batch_send(
+    *, notification_ids: list[str], channel: str, worker: str, poison: bool = False
+) -> BatchReport:
+    """Delivers a batch once. `poison` (a single notification whose message already killed its worker
+    BROKER_DELIVERY_LIMIT times) ends it `failed` instead of trying again.
+
+    Raises OperationalError/InterfaceError when the database is unreachable before anything was sent or
+    after recording failed RECORD_ATTEMPTS times: the caller hands the batch back (the claim makes that safe).
+    """
+    _async_commit()
+    claim = batch_claim(notification_ids=notification_ids, channel=channel)
+    report = BatchReport(already_done=len(claim.done), deferred=len(claim.busy))
+    outcomes: list[_Outcome] = []
+    gone: list[str] = []
+    try:
+        plans = _prepare(claim.claimed, channel, poison=poison, outcomes=outcomes)
+        open_for = breaker_open_remaining(channel) if plans else 0.0
+        if open_for > 0:
+            outcomes.extend(_deferred_by_breaker(plan, tripped=False) for plan in plans)
+            plans = []
+        mark_sending(notification_ids=[str(plan.notification.id) for plan in plans], worker=worker)
+        if plans and channel == "email":
+            _send_emails(plans, worker=worker, outcomes=outcomes, report=report)
+        elif plans:
+            gone = _send_pushes(plans, outcomes=outcomes)
+        _durably(lambda: _record(outcomes, busy=claim.busy, worker=worker, gone_tokens=gone))
+    finally:
+        batch_release()
+    for outcome in outcomes:
+        notification = outcome.notification
+        if outcome.status in END_STATUSES:
+            delivery_finished(
+                channel=channel,
+                status=str(outcome.status),
+                latency_seconds=_latency(notification) if outcome.status == NotificationStatus.SENT else None,
+            )
+        if outcome.status == NotificationStatus.SENT:
+            report.sent += 1
+        elif outcome.status == NotificationStatus.SKIPPED:
+            report.skipped += 1
+        elif outcome.status == NotificationStatus.FAILED:
+            report.failed.append(Failure(str(notification.id), outcome.error, notification.correlation_id))
+            correlation_id_set(notification.correlation_id or None)
+            logger.warning(
+                "delivery failed", extra={"notification_id": str(notification.id), "reason": outcome.error}
+            )
+        else:
+            report.deferred += 1
+    return report
