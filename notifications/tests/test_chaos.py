@@ -326,21 +326,42 @@ def test_chaos_postgres_connections_killed(pipeline, service_client, smtp_server
     assert tally.duplicated <= kills
 
 
+def _accepted_together(users: list, poison_user, email_template) -> tuple[list[str], str]:
+    """Notifications written in one transaction with their outbox entries, so the relay publishes them as
+    one batch message: the poison somewhere in the middle of it."""
+    from django.db import transaction
+
+    from notifications.models import OutboxEntry
+
+    ordered = [*users[: len(users) // 2], poison_user, *users[len(users) // 2 :]]
+    with transaction.atomic():
+        rows = [
+            Notification.objects.create(
+                caller="key:chaos", request_id=f"batch-{uuid.uuid4()}", request_hash="h", user=user,
+                notification_type="email", template_code="welcome", variables={"name": "Ada", "code": "7"},
+                correlation_id="chaos-poison-batch",
+            )
+            for user in ordered
+        ]  # fmt: skip
+        OutboxEntry.objects.bulk_create([OutboxEntry(notification=row) for row in rows])
+    poison_id = str(rows[len(users) // 2].id)
+    return [str(row.id) for row in rows if str(row.id) != poison_id], poison_id
+
+
 def test_chaos_poison_message(pipeline, service_client, smtp_server, email_template):
-    """A notification whose delivery kills its worker every time reaches the DLQ; the rest flow."""
+    """A notification whose delivery kills its worker every time, inside a batch of 100: its batch is
+    split until it is alone, it reaches the DLQ after BROKER_DELIVERY_LIMIT deaths, the rest are sent."""
+    import math
+
     from django.conf import settings
 
-    # Users first: password hashing takes a moment, and the poison's delivery must be watched from the start.
-    others = [UserFactory() for _ in range(30 if FULL else 10)]
+    others = [UserFactory() for _ in range(99 if FULL else 15)]
     poison_user = UserFactory(email="poison@example.com")
     smtp_server.handler.rcpt_delay["poison@example.com"] = 3.0
-    poison_id, _ = _post(service_client, _body(poison_user.id, "poison"))
+    ids, poison_id = _accepted_together(others, poison_user, email_template)
     killed: set[int] = set()
-    ids: list[str] = []
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 300
     while queue_depth(dlq_name("email")) == 0 and time.monotonic() < deadline:
-        if len(ids) < len(others):
-            ids.append(_post(service_client, _body(others[len(ids)].id, f"flow-{len(ids)}"))[0])
         poison = Notification.objects.get(pk=poison_id)
         if poison.status == NotificationStatus.SENDING and poison.claimed_by:
             pid = int(poison.claimed_by.rsplit(":", 1)[1])
@@ -348,20 +369,20 @@ def test_chaos_poison_message(pipeline, service_client, smtp_server, email_templ
                 killed.add(pid)
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.1)
-    ids += [_post(service_client, _body(u.id, f"flow-{i}"))[0] for i, u in enumerate(others) if i >= len(ids)]
     _all_sent(ids, timeout=240)
 
     poison = Notification.objects.get(pk=poison_id)
     [letter] = [letter for letter in dlq_list(channel="email") if letter.notification_id == poison_id]
     tally = _tally(
-        "poison message (others flowing)", ids, smtp_server, faults=len(killed),
+        f"poison inside a batch of {len(ids) + 1}", ids, smtp_server, faults=len(killed),
         note=f"the poison failed into email.dlq after {len(killed)} worker deaths",
     )  # fmt: skip
     assert poison.status == NotificationStatus.FAILED
     assert poison.error.startswith("poison: delivered")
     assert letter.status == NotificationStatus.FAILED
-    # Each death returned the message to the queue; a worker restart can also return it (prefetched).
-    assert 1 <= len(killed) <= settings.BROKER_DELIVERY_LIMIT
+    # The batch is halved at each death until the poison is alone; then BROKER_DELIVERY_LIMIT deaths.
+    splits = math.ceil(math.log2(len(ids) + 1))
+    assert settings.BROKER_DELIVERY_LIMIT <= len(killed) <= settings.BROKER_DELIVERY_LIMIT + splits
     assert tally.lost == 0
     assert tally.duplicated == 0
     assert smtp_server.handler.messages_for(poison_id) == []
