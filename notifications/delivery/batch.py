@@ -292,6 +292,25 @@ def _failed_permanently(plan: _Plan, exc: PermanentDeliveryError, attempt: _Atte
 
 # --- send ---------------------------------------------------------------------------------------------
 
+
+def _call_failed(plan: _Plan, exc: Exception, started: datetime) -> _Outcome:
+    """The outcome of a provider call that raised: permanent, the breaker, or transient."""
+    provider_error(channel=plan.notification.notification_type, error_class=type(exc).__name__)
+    permanent = isinstance(exc, PermanentDeliveryError)
+    attempt = _Attempt(
+        AttemptOutcome.PERMANENT_ERROR if permanent else AttemptOutcome.TRANSIENT_ERROR,
+        started,
+        error=exc,
+        template_version=plan.rendered.version,
+    )
+    if isinstance(exc, PermanentDeliveryError):
+        return _failed_permanently(plan, exc, attempt)
+    if isinstance(exc, pybreaker.CircuitBreakerError):
+        # The call tripped the breaker (or met it open): it waits for the provider, budget untouched.
+        return _deferred_by_breaker(plan, tripped=True, attempt=attempt)
+    return _transient(plan, exc, attempt)
+
+
 _TRANSIENT = (TimeoutError, TransientDeliveryError, SoftTimeLimitExceeded)
 
 
@@ -328,40 +347,25 @@ def _send_emails(plans: list[_Plan], *, worker: str, outcomes: list[_Outcome], r
         notification = plan.notification
         correlation_id_set(notification.correlation_id or None)
         started = timezone.now()
-        attempt = _Attempt(AttemptOutcome.TRANSIENT_ERROR, started, template_version=plan.rendered.version)
         try:
             provider_id = breaker.call(email_send, message=plan.email)
-        except PermanentDeliveryError as exc:
-            provider_error(channel="email", error_class=type(exc).__name__)
-            attempt.outcome, attempt.error = AttemptOutcome.PERMANENT_ERROR, exc
-            outcomes.append(_failed_permanently(plan, exc, attempt))
-            continue
-        except pybreaker.CircuitBreakerError as exc:
-            # This call tripped the breaker (or met it open): this one and the rest wait for the provider.
-            provider_error(channel="email", error_class=type(exc).__name__)
-            attempt.error = exc
-            outcomes.append(_deferred_by_breaker(plan, tripped=True, attempt=attempt))
+        except (PermanentDeliveryError, pybreaker.CircuitBreakerError, *_TRANSIENT) as exc:
+            outcomes.append(_call_failed(plan, exc, started))
+            if isinstance(exc, PermanentDeliveryError | TimeoutError | TransientDeliveryError):
+                continue
+            # The breaker opened, or the batch ran out of time: the rest go back into the outbox without
+            # having reached the provider (the breaker's reset decides when; out of time: at once).
             for rest in plans[index + 1 :]:
-                outcomes.append(_deferred_by_breaker(rest, tripped=False))
-                outcomes[-1].attempts_delta = -1
+                if isinstance(exc, pybreaker.CircuitBreakerError):
+                    deferred = _deferred_by_breaker(rest, tripped=False)
+                else:
+                    deferred = _Outcome(
+                        rest.notification, NotificationStatus.QUEUED, "deferred: the batch ran out of time",
+                        due=timezone.now(),
+                    )  # fmt: skip
+                deferred.attempts_delta = -1
+                outcomes.append(deferred)
             return
-        except _TRANSIENT as exc:
-            provider_error(channel="email", error_class=type(exc).__name__)
-            attempt.error = exc
-            outcomes.append(_transient(plan, exc, attempt))
-            if isinstance(exc, SoftTimeLimitExceeded):  # out of time: the rest go back, due now
-                for rest in plans[index + 1 :]:
-                    outcomes.append(
-                        _Outcome(
-                            rest.notification,
-                            NotificationStatus.QUEUED,
-                            "deferred: the batch ran out of time",
-                            due=timezone.now(),
-                            attempts_delta=-1,
-                        )
-                    )
-                return
-            continue
         version = plan.rendered.version
         _durably(
             functools.partial(
@@ -397,29 +401,8 @@ def _send_pushes(plans: list[_Plan], *, outcomes: list[_Outcome]) -> list[str]:
     started = timezone.now()
     try:
         results = breaker_get("push").call(_send_push_all, messages)
-    except PermanentDeliveryError as exc:
-        provider_error(channel="push", error_class=type(exc).__name__)
-        for plan in plans:
-            attempt = _Attempt(
-                AttemptOutcome.PERMANENT_ERROR, started, error=exc, template_version=plan.rendered.version
-            )
-            outcomes.append(_failed_permanently(plan, exc, attempt))
-        return []
-    except pybreaker.CircuitBreakerError as exc:
-        provider_error(channel="push", error_class=type(exc).__name__)
-        for plan in plans:
-            attempt = _Attempt(
-                AttemptOutcome.TRANSIENT_ERROR, started, error=exc, template_version=plan.rendered.version
-            )
-            outcomes.append(_deferred_by_breaker(plan, tripped=True, attempt=attempt))
-        return []
-    except _TRANSIENT as exc:
-        provider_error(channel="push", error_class=type(exc).__name__)
-        for plan in plans:
-            attempt = _Attempt(
-                AttemptOutcome.TRANSIENT_ERROR, started, error=exc, template_version=plan.rendered.version
-            )
-            outcomes.append(_transient(plan, exc, attempt))
+    except (PermanentDeliveryError, pybreaker.CircuitBreakerError, *_TRANSIENT) as exc:
+        outcomes.extend(_call_failed(plan, exc, started) for plan in plans)
         return []
     by_device = {
         (r_push.notification_id, r_push.device_id): result

@@ -75,19 +75,20 @@ def task_messages():
         yield read
 
 
-def test_task_messages_carry_only_the_notification_id(service_client, recipient, task_messages):
+def test_task_messages_carry_only_notification_ids(service_client, recipient, task_messages):
     ids = _accept_both(service_client, recipient)
     call_command("outbox_relay", "--once")  # publishes what the requests did not
 
     ours = {}
     for message in task_messages():
         args, kwargs, _ = json.loads(message.body)
-        if args and args[0] in ids.values():
+        if args and set(args[0]) & set(ids.values()):
             ours[message.delivery_info["routing_key"]] = (args, kwargs, message)
 
+    # One argument, the batch of ids (here a batch of one each).
     assert {channel: value[:2] for channel, value in ours.items()} == {
-        "email": ([ids["email"]], {}),
-        "push": ([ids["push"]], {}),
+        "email": ([[ids["email"]]], {}),
+        "push": ([[ids["push"]]], {}),
     }
     for _, _, message in ours.values():
         body = message.body if isinstance(message.body, str) else message.body.decode()
