@@ -295,24 +295,24 @@ def end_to_end(
 
 
 class Received:
-    """When each notification's first message reached a stand-in: the SMTP sink in this process, or the
-    FCM stand-in's process (its /stats)."""
+    """What reached a stand-in (the SMTP sink's or the FCM stand-in's process, by their /stats): when each
+    notification's first message arrived, and how many arrived."""
 
-    def __init__(self, *, smtp: Any = None, fcm_url: str = "") -> None:
-        self.smtp, self.fcm_url = smtp, fcm_url
+    def __init__(self, stats_url: str) -> None:
+        self.stats_url = stats_url
 
-    def times(self) -> dict[str, float]:
-        if self.smtp is not None:
-            with self.smtp.handler.lock:
-                return dict(self.smtp.handler.received_at)
-        with urllib.request.urlopen(f"{self.fcm_url}/stats", timeout=10) as response:  # noqa: S310 - local
+    def _stats(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"{self.stats_url}/stats", timeout=10) as response:  # noqa: S310 - local
             return dict(json.loads(response.read()))
 
+    def times(self) -> dict[str, float]:
+        return dict(self._stats()["received_at"])
+
+    def duplicates(self, ids: set[str]) -> int:
+        return sum(n - 1 for key, n in self._stats()["counts"].items() if key in ids and n > 1)
+
     def clear(self) -> None:
-        if self.smtp is not None:
-            self.smtp.handler.reset()
-        else:
-            self.seen_before = set(self.times())
+        """Nothing to clear: every run uses new notification ids."""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -393,14 +393,7 @@ def drain(channel: str, count: int, users: list[str], received: Received, worker
     times = received.times()
     arrived = [times[i] for i in ids if i in times]
     delivered = len(arrived)
-    duplicates = 0
-    if channel == "email" and received.smtp is not None:
-        counted: dict[str, int] = {}
-        with received.smtp.handler.lock:
-            for message in received.smtp.handler.messages:
-                key = str(message["X-Notification-Id"])
-                counted[key] = counted.get(key, 0) + 1
-        duplicates = sum(n - 1 for key, n in counted.items() if key in ids and n > 1)
+    duplicates = received.duplicates(ids)
     Notification.objects.filter(id__in=ids).delete()
     seconds = max(arrived) - min(arrived) if delivered > 1 else float("nan")
     return {
@@ -481,27 +474,31 @@ def main() -> int:
     args = parser.parse_args()
     seconds = 3 if args.quick else args.seconds
 
-    from standins.boundary import SmtpServer, free_port, service_account_write
+    from standins.boundary import free_port, service_account_write
 
-    smtp = SmtpServer()
-    smtp.start()
-    fcm_port = free_port()
-    fcm_url = f"http://127.0.0.1:{fcm_port}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     LOGS.mkdir(parents=True, exist_ok=True)
-    fcm_log = open(LOGS / "fcm-standin.log", "wb")  # noqa: SIM115 - closed at the end
-    fcm = subprocess.Popen(
-        [PYTHON, "-m", "standins.fcm_fast", "--port", str(fcm_port)],
-        cwd=ROOT,
-        stdout=fcm_log,
-        stderr=subprocess.STDOUT,
-    )
+    # The stand-ins run in processes of their own, so they are never what limits the measured rates.
+    smtp_port, smtp_stats_port, fcm_port = free_port(), free_port(), free_port()
+    fcm_url, smtp_stats_url = f"http://127.0.0.1:{fcm_port}", f"http://127.0.0.1:{smtp_stats_port}"
+    standin_log = open(LOGS / "standins.log", "wb")  # noqa: SIM115 - closed at the end
+    standins = [
+        subprocess.Popen(
+            [PYTHON, "-m", "standins.smtp_fast", "--port", str(smtp_port),
+             "--http-port", str(smtp_stats_port)],
+            cwd=ROOT, stdout=standin_log, stderr=subprocess.STDOUT,
+        ),
+        subprocess.Popen(
+            [PYTHON, "-m", "standins.fcm_fast", "--port", str(fcm_port)],
+            cwd=ROOT, stdout=standin_log, stderr=subprocess.STDOUT,
+        ),
+    ]  # fmt: skip
     credentials = service_account_write(RESULTS / "bench-service-account.json", endpoint=fcm_url)
     os.environ.update(
         bench_env(
             PORT=str(PORT),
             SMTP_HOST="127.0.0.1",
-            SMTP_PORT=str(smtp.port),
+            SMTP_PORT=str(smtp_port),
             FIREBASE_CREDENTIALS=str(credentials),
             FCM_ENDPOINT=fcm_url,
             PUSH_PROVIDER="auto",
@@ -509,11 +506,12 @@ def main() -> int:
         )
     )
     wait_http(f"{fcm_url}/stats")
+    wait_http(f"{smtp_stats_url}/stats")
     print("preparing the benchmark database and broker vhost...", flush=True)
     prepare(dict(os.environ))
     users, key = seed(200)
     os.environ["BENCH_API_KEY"] = key
-    emails, pushes = Received(smtp=smtp), Received(fcm_url=fcm_url)
+    emails, pushes = Received(smtp_stats_url), Received(fcm_url)
     drain_count = 1000 if args.quick else 5000
     raw_count = 500 if args.quick else 2000
 
@@ -545,7 +543,7 @@ def main() -> int:
     from notifications.models import Notification
 
     Notification.objects.all().delete()
-    email_workers = int(os.environ.get("BENCH_EMAIL_WORKERS", "2"))
+    email_workers = int(os.environ.get("BENCH_EMAIL_WORKERS", "4"))
     push_workers = int(os.environ.get("BENCH_PUSH_WORKERS", "2"))
     print("4/9 email: the provider code alone (baseline)...", flush=True)
     email_raw = raw_provider_rate("email", email_workers, raw_count)
@@ -578,10 +576,10 @@ def main() -> int:
     results["push"]["fraction_of_broker_publish_ceiling"] = round(
         results["push"]["delivered_per_s"] / ceiling, 3
     )
-    smtp.stop()
-    fcm.terminate()
-    fcm.wait(timeout=10)
-    fcm_log.close()
+    for standin in standins:
+        standin.terminate()
+        standin.wait(timeout=10)
+    standin_log.close()
 
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
     print_table(results)

@@ -1,7 +1,8 @@
 """A fast FCM stand-in for `make bench`, in a process of its own: HTTP/1.1 with keep-alive on asyncio, a
 listen backlog of 1,024, answering the Firebase Admin SDK's OAuth token request and FCM v1 sends as the
 real service does, so that it is never what limits the measured rate. It records when the first message
-of each notification arrived; `GET /stats` answers them as JSON ({notification_id: unix time}).
+of each notification arrived, and how many arrived; `GET /stats` answers them as JSON
+({"received_at": {id: unix time}, "counts": {id: n}}).
 
     python -m standins.fcm_fast --port 8765
 """
@@ -16,6 +17,7 @@ TOKEN_BODY = json.dumps({"access_token": "test-access-token", "expires_in": 3600
 
 class FcmProtocol(asyncio.Protocol):
     received_at: dict[str, float] = {}
+    counts: dict[str, int] = {}
     sent = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -45,11 +47,12 @@ class FcmProtocol(asyncio.Protocol):
         if method == "POST" and path == "/token":
             return 200, TOKEN_BODY
         if method == "GET" and path == "/stats":
-            return 200, json.dumps(FcmProtocol.received_at)
+            return 200, json.dumps({"received_at": FcmProtocol.received_at, "counts": FcmProtocol.counts})
         if method == "POST" and path.endswith("/messages:send"):
             message = json.loads(body)["message"]
             notification_id = message.get("data", {}).get("notification_id", "")
             FcmProtocol.received_at.setdefault(notification_id, time.time())
+            FcmProtocol.counts[notification_id] = FcmProtocol.counts.get(notification_id, 0) + 1
             FcmProtocol.sent += 1
             return 200, json.dumps({"name": f"projects/notifier-test/messages/{FcmProtocol.sent}"})
         return 404, json.dumps({"error": {"code": 404, "message": "no such path", "status": "NOT_FOUND"}})
