@@ -360,15 +360,21 @@ def test_chaos_poison_message(pipeline, service_client, smtp_server, email_templ
     smtp_server.handler.rcpt_delay["poison@example.com"] = 3.0
     ids, poison_id = _accepted_together(others, poison_user, email_template)
     killed: set[int] = set()
+    rcpts_seen = 0
     deadline = time.monotonic() + 300
     while queue_depth(dlq_name("email")) == 0 and time.monotonic() < deadline:
+        # The worker dies while it is sending the poison (the SMTP server has its RCPT), as a poison would
+        # kill it; not while it sends the batch's other emails.
+        with smtp_server.handler.lock:
+            rcpts = smtp_server.handler.rcpt_count["poison@example.com"]
         poison = Notification.objects.get(pk=poison_id)
-        if poison.status == NotificationStatus.SENDING and poison.claimed_by:
+        if rcpts > rcpts_seen and poison.status == NotificationStatus.SENDING and poison.claimed_by:
+            rcpts_seen = rcpts
             pid = int(poison.claimed_by.rsplit(":", 1)[1])
             if pid not in killed:
                 killed.add(pid)
                 os.kill(pid, signal.SIGKILL)
-        time.sleep(0.1)
+        time.sleep(0.05)
     _all_sent(ids, timeout=240)
 
     poison = Notification.objects.get(pk=poison_id)
