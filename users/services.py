@@ -316,28 +316,20 @@ def device_delete(*, user: User, token: str) -> None:
 
 
 def devices_deactivate(*, tokens: list[str], reason: str) -> int:
-    """`device_deactivate` for many tokens in one statement; returns how many were active."""
-    deactivated = list(Device.objects.filter(token__in=tokens, active=True).values_list("id", "user_id"))
-    Device.objects.filter(id__in=[device_id for device_id, _ in deactivated]).update(active=False)
+    """Stops pushing to tokens the provider says are gone, in one transaction; returns how many active
+    devices were deactivated (a token already inactive, or unknown, counts for nothing)."""
+    with transaction.atomic():
+        deactivated = list(
+            Device.objects.select_for_update()
+            .filter(token__in=tokens, active=True)
+            .values_list("id", "user_id")
+        )
+        Device.objects.filter(id__in=[device_id for device_id, _ in deactivated]).update(active=False)
     for device_id, user_id in deactivated:
         logger.info(
             "device deactivated", extra={"device_id": device_id, "user_id": str(user_id), "reason": reason}
         )
     return len(deactivated)
-
-
-def device_deactivate(*, token: str, reason: str) -> bool:
-    """Stops pushing to a token the provider says is gone; True when an active device was deactivated."""
-    with transaction.atomic():
-        device = Device.objects.select_for_update().filter(token=token, active=True).first()
-        if device is None:
-            return False
-        device.active = False
-        device.save(update_fields=["active"])
-    logger.info(
-        "device deactivated", extra={"device_id": device.pk, "user_id": str(device.user_id), "reason": reason}
-    )
-    return True
 
 
 # --- authentication ----------------------------------------------------------------------------------------

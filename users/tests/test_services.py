@@ -8,9 +8,9 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from notifier.api.errors import ApplicationError
 from users.models import Device, User
 from users.services import (
-    device_deactivate,
     device_delete,
     device_register,
+    devices_deactivate,
     preferences_validate,
     user_create,
     user_delete,
@@ -328,18 +328,19 @@ def test_device_delete_of_another_users_token_is_not_found_and_deletes_nothing()
     assert Device.objects.filter(pk=device.pk).exists()
 
 
-def test_device_deactivate_deactivates_once():
-    device = DeviceFactory()
+def test_devices_deactivate_deactivates_each_once():
+    gone, also_gone, kept = DeviceFactory(), DeviceFactory(), DeviceFactory()
+    tokens = [gone.token, also_gone.token]
 
-    first = device_deactivate(token=device.token, reason="fcm: UNREGISTERED")
-    second = device_deactivate(token=device.token, reason="fcm: UNREGISTERED")
+    first = devices_deactivate(tokens=tokens, reason="fcm: UNREGISTERED")
+    second = devices_deactivate(tokens=tokens, reason="fcm: UNREGISTERED")
 
-    assert (first, second) == (True, False)
-    assert Device.objects.get(pk=device.pk).active is False
+    assert (first, second) == (2, 0)
+    assert set(Device.objects.filter(active=True).values_list("pk", flat=True)) == {kept.pk}
 
 
-def test_device_deactivate_of_an_unknown_token_is_false():
+def test_devices_deactivate_of_an_unknown_token_changes_nothing():
     DeviceFactory()
 
-    assert device_deactivate(token="unknown", reason="fcm: NOT_FOUND") is False
+    assert devices_deactivate(tokens=["unknown"], reason="fcm: NOT_FOUND") == 0
     assert Device.objects.filter(active=True).count() == 1
