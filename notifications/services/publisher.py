@@ -107,7 +107,18 @@ class BatchPublisher:
         self._connection = self._channel = self._producer = None
 
     def publish(self, tasks: list[OutgoingTask], *, timeout: float | None = None) -> None:
-        """Publishes every task and returns once the broker confirmed them all; else PublishFailed."""
+        """Publishes every task and returns once the broker confirmed them all; else PublishFailed.
+
+        A kept connection the broker closed meanwhile (a restart) fails at once: the set is published
+        once more on a new connection. Publishing twice is safe (the worker's claim decides).
+        """
+        try:
+            self._publish_once(tasks, timeout=timeout)
+        except PublishFailed:
+            logger.info("publishing again on a new broker connection")
+            self._publish_once(tasks, timeout=timeout)
+
+    def _publish_once(self, tasks: list[OutgoingTask], *, timeout: float | None = None) -> None:
         if not tasks:
             return
         deadline = time.monotonic() + (timeout or settings.PUBLISH_TIMEOUT_SECONDS)
