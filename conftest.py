@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from notifications.channels.breakers import breaker_cached_states_forget
+from notifications.providers.breakers import breaker_cached_states_forget
 from users.tests.factories import UserFactory
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.system import PYTHON, ROOT, bench_env, prepare, processes, rss_mb, wait_http
 
 RESULTS = ROOT / "bench" / "results"
+STEPS = ("broker", "celery", "accept", "email_drain", "push_drain", "end_to_end", "trickle")
 LOGS = RESULTS / "logs"
 PORT = 8090
 
@@ -242,6 +244,32 @@ def purge(*queues: str) -> None:
             channel.queue_purge(name)
 
 
+def accept_path(users: list[str], seconds: int) -> dict[str, Any]:
+    """GET /health and POST /notifications/ at 16 and 64 connections, the relay stopped."""
+    accept: dict[str, Any] = {}
+    with processes(system_commands(relay=False), dict(os.environ), LOGS) as running:
+        wait_http(f"http://127.0.0.1:{PORT}/health")
+        wrk("get", 16, 2, users=users, channel="email", template="bench-email", tag="warm")
+        for connections in (16, 64):
+            health = wrk(
+                "get", connections, seconds, users=users, channel="email", template="bench-email", tag="h"
+            )
+            post = wrk(
+                "post", connections, seconds, users=users, channel="email", template="bench-email", tag="p"
+            )
+            accept[f"c{connections}"] = {
+                "get_health": health,
+                "post_notifications": post,
+                "post_to_get_ratio": round(post["requests_per_s"] / max(health["requests_per_s"], 1), 2),
+            }
+        accept["api_rss_mb"] = rss_mb(running["web"].pid)
+    purge("email.queue")
+    from notifications.models import Notification
+
+    Notification.objects.all().delete()
+    return accept
+
+
 # 4. End to end ------------------------------------------------------------------------------------------
 
 
@@ -256,7 +284,6 @@ def end_to_end(
     from notifications.models import Notification
 
     template = f"bench-{channel}"
-    received.clear()
     with processes(system_commands(**{channel: workers}), os.environ.copy(), LOGS) as running:  # type: ignore[arg-type]
         wait_http(f"http://127.0.0.1:{PORT}/health")
         accepted = wrk(
@@ -310,9 +337,6 @@ class Received:
 
     def duplicates(self, ids: set[str]) -> int:
         return sum(n - 1 for key, n in self._stats()["counts"].items() if key in ids and n > 1)
-
-    def clear(self) -> None:
-        """Nothing to clear: every run uses new notification ids."""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -373,10 +397,11 @@ def seed_due(channel: str, count: int, users: list[str], tag: str) -> list[str]:
     return [str(row.id) for row in rows]
 
 
-def drain(channel: str, count: int, users: list[str], received: Received, workers: int) -> dict[str, Any]:
+def drain(
+    channel: str, count: int, users: list[str], received: Received, workers: int, *, profile: Path | None
+) -> dict[str, Any]:
     from notifications.models import Notification
 
-    received.clear()
     ids = set(seed_due(channel, count, users, f"drain-{channel}-{time.time_ns()}"))
     commands = system_commands(web=False, **{channel: workers})  # type: ignore[arg-type]
     worker_name = f"{channel}_worker"
@@ -386,10 +411,14 @@ def drain(channel: str, count: int, users: list[str], received: Received, worker
             time.sleep(0.01)
         cpu_start = cpu_seconds(running[worker_name].pid)
         relay_start = cpu_seconds(running["relay"].pid)
+        recorder = profile_start(running[worker_name].pid, profile, channel) if profile else None
         while ids - received.times().keys() and time.monotonic() < deadline:
             time.sleep(0.2)
         cpu = cpu_seconds(running[worker_name].pid) - cpu_start
         relay_cpu = cpu_seconds(running["relay"].pid) - relay_start
+        if recorder is not None:
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait(timeout=60)
     times = received.times()
     arrived = [times[i] for i in ids if i in times]
     delivered = len(arrived)
@@ -408,13 +437,22 @@ def drain(channel: str, count: int, users: list[str], received: Received, worker
     }
 
 
+def profile_start(pid: int, folder: Path, channel: str) -> "subprocess.Popen[bytes]":
+    """py-spy sampling the worker pool (the main process and its children) until interrupted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(pid), "--subprocesses", "--format",
+         "raw", "--output", str(folder / f"{channel}-drain.folded"), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def trickle(users: list[str], received: Received, rate: int, seconds: int, workers: int) -> dict[str, Any]:
     """Accept-to-inbox latency when arrivals are far below the drain rate: one email every 1/rate s."""
     import urllib.error
 
     from notifications.models import Notification
 
-    received.clear()
     ids: list[str] = []
     with processes(system_commands(email=workers), os.environ.copy(), LOGS):
         wait_http(f"http://127.0.0.1:{PORT}/health")
@@ -471,6 +509,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10, help="Length of each load run.")
     parser.add_argument("--quick", action="store_true", help="Short runs, for a smoke check.")
+    parser.add_argument("--only", help=f"Comma-separated steps to run (default all): {', '.join(STEPS)}.")
+    parser.add_argument(
+        "--profile", help="A folder: py-spy records each drain's worker pool there (folded stacks)."
+    )
     args = parser.parse_args()
     seconds = 3 if args.quick else args.seconds
 
@@ -501,7 +543,7 @@ def main() -> int:
             SMTP_PORT=str(smtp_port),
             FIREBASE_CREDENTIALS=str(credentials),
             FCM_ENDPOINT=fcm_url,
-            PUSH_PROVIDER="auto",
+            PUSH_PROVIDERS="auto",
             NOTIFICATION_RATE_LIMIT_PER_MINUTE="0",
         )
     )
@@ -516,92 +558,90 @@ def main() -> int:
     raw_count = 500 if args.quick else 2000
 
     results: dict[str, Any] = {"machine": machine(), "seconds_per_run": seconds}
-    print("1/9 broker ceiling...", flush=True)
-    results["broker"] = broker_ceiling(2000 if args.quick else 10000)
-    print("2/9 celery no-op drain...", flush=True)
-    results["celery"] = celery_drain(2000 if args.quick else 10000, dict(os.environ), concurrency=2)
-    print("3/9 accept path...", flush=True)
-    accept: dict[str, Any] = {}
-    with processes(system_commands(relay=False), dict(os.environ), LOGS) as running:
-        wait_http(f"http://127.0.0.1:{PORT}/health")
-        wrk("get", 16, 2, users=users, channel="email", template="bench-email", tag="warm")
-        for connections in (16, 64):
-            health = wrk(
-                "get", connections, seconds, users=users, channel="email", template="bench-email", tag="h"
-            )
-            post = wrk(
-                "post", connections, seconds, users=users, channel="email", template="bench-email", tag="p"
-            )
-            accept[f"c{connections}"] = {
-                "get_health": health,
-                "post_notifications": post,
-                "post_to_get_ratio": round(post["requests_per_s"] / max(health["requests_per_s"], 1), 2),
-            }
-        accept["api_rss_mb"] = rss_mb(running["web"].pid)
-    results["accept"] = accept
-    purge("email.queue")
-    from notifications.models import Notification
-
-    Notification.objects.all().delete()
+    wanted = set(args.only.split(",")) if args.only else set(STEPS)
+    unknown = wanted - set(STEPS)
+    if unknown:
+        parser.error(f"unknown steps {sorted(unknown)}; choose from {', '.join(STEPS)}")
     email_workers = int(os.environ.get("BENCH_EMAIL_WORKERS", "4"))
     push_workers = int(os.environ.get("BENCH_PUSH_WORKERS", "2"))
-    print("4/9 email: the provider code alone (baseline)...", flush=True)
-    email_raw = raw_provider_rate("email", email_workers, raw_count)
-    print("5/9 email: draining queued notifications...", flush=True)
-    results["email_drain"] = {
-        **drain("email", drain_count, users, emails, email_workers),
-        "baseline": email_raw,
-    }
-    print("6/9 push: the stand-in's capacity and the provider code alone (baseline)...", flush=True)
-    results["fcm_standin_requests_per_s"] = fcm_standin_capacity(fcm_url, 3)
-    push_raw = raw_provider_rate("push", push_workers, raw_count)
-    print("7/9 push: draining queued notifications...", flush=True)
-    results["push_drain"] = {**drain("push", drain_count, users, pushes, push_workers), "baseline": push_raw}
+    profile = Path(args.profile).resolve() if args.profile else None
+
+    def step(name: str, title: str) -> bool:
+        if name in wanted:
+            print(f"{STEPS.index(name) + 1}/{len(STEPS)} {title}...", flush=True)
+        return name in wanted
+
+    if step("broker", "broker ceiling"):
+        results["broker"] = broker_ceiling(2000 if args.quick else 10000)
+    if step("celery", "celery no-op drain"):
+        results["celery"] = celery_drain(2000 if args.quick else 10000, dict(os.environ), concurrency=2)
+    if step("accept", "accept path"):
+        results["accept"] = accept_path(users, seconds)
+    if step("email_drain", "email: the provider code alone (baseline), then draining queued notifications"):
+        email_raw = raw_provider_rate("email", email_workers, raw_count)
+        results["email_drain"] = {
+            **drain("email", drain_count, users, emails, email_workers, profile=profile),
+            "baseline": email_raw,
+        }
+    if step("push_drain", "push: the stand-in's capacity, the provider code alone, then draining"):
+        results["fcm_standin_requests_per_s"] = fcm_standin_capacity(fcm_url, 3)
+        push_raw = raw_provider_rate("push", push_workers, raw_count)
+        results["push_drain"] = {
+            **drain("push", drain_count, users, pushes, push_workers, profile=profile),
+            "baseline": push_raw,
+        }
     for name in ("email_drain", "push_drain"):
-        result = results[name]
-        result["ratio_to_baseline"] = round(
-            result["delivered_per_s"] / max(result["baseline"]["per_s"], 1), 2
+        if name in results:
+            result = results[name]
+            result["ratio_to_baseline"] = round(
+                result["delivered_per_s"] / max(result["baseline"]["per_s"], 1), 2
+            )
+    if step("end_to_end", "end to end under load (accepting at 16 connections while delivering)"):
+        results["email"] = end_to_end("email", seconds, 16, users, emails, workers=email_workers)
+        results["push"] = end_to_end("push", seconds, 16, users, pushes, workers=push_workers)
+        if "broker" in results:
+            ceiling = results["broker"]["publish_confirmed_per_s"]
+            for channel in ("email", "push"):
+                results[channel]["fraction_of_broker_publish_ceiling"] = round(
+                    results[channel]["delivered_per_s"] / ceiling, 3
+                )
+    if step("trickle", "a trickle of 20 emails/s"):
+        results["trickle"] = trickle(
+            users, emails, rate=20, seconds=5 if args.quick else 10, workers=email_workers
         )
-    print("8/9 end to end under load (accepting at 16 connections while delivering)...", flush=True)
-    results["email"] = end_to_end("email", seconds, 16, users, emails, workers=email_workers)
-    results["push"] = end_to_end("push", seconds, 16, users, pushes, workers=push_workers)
-    print("9/9 a trickle of 20 emails/s...", flush=True)
-    results["trickle"] = trickle(
-        users, emails, rate=20, seconds=5 if args.quick else 10, workers=email_workers
-    )
-    ceiling = results["broker"]["publish_confirmed_per_s"]
-    results["email"]["fraction_of_broker_publish_ceiling"] = round(
-        results["email"]["delivered_per_s"] / ceiling, 3
-    )
-    results["push"]["fraction_of_broker_publish_ceiling"] = round(
-        results["push"]["delivered_per_s"] / ceiling, 3
-    )
     for standin in standins:
         standin.terminate()
         standin.wait(timeout=10)
     standin_log.close()
 
-    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
-    print_table(results)
+    # A partial run (--only) is written beside the full one, not over it.
+    name = "latest.json" if wanted == set(STEPS) else "partial.json"
+    (RESULTS / name).write_text(json.dumps(results, indent=2))
+    print_table(results, RESULTS / name)
     return 0
 
 
-def print_table(r: dict[str, Any]) -> None:
+def print_table(r: dict[str, Any], written: Path) -> None:
     m = r["machine"]
     print(
         f"\nmachine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, "
         f"{m['postgresql']}, {m['redis']}, RabbitMQ {m['rabbitmq']}, commit {m['git']}"
     )
     print(f"{'measure':58} {'value':>12}")
-    rows = [
-        ("broker: publish, persistent + confirm each (msg/s)", r["broker"]["publish_confirmed_per_s"]),
-        ("broker: consume, prefetch 100 (msg/s)", r["broker"]["consume_per_s"]),
-        (
-            f"celery: no-op drain, {r['celery']['concurrency']} processes (tasks/s)",
-            r["celery"]["noop_tasks_per_s"],
-        ),
-    ]
-    for c in ("c16", "c64"):
+    rows: list[tuple[str, Any]] = []
+    if "broker" in r:
+        rows += [
+            ("broker: publish, persistent + confirm each (msg/s)", r["broker"]["publish_confirmed_per_s"]),
+            ("broker: consume, prefetch 100 (msg/s)", r["broker"]["consume_per_s"]),
+        ]
+    if "celery" in r:
+        rows.append(
+            (
+                f"celery: no-op drain, {r['celery']['concurrency']} processes (tasks/s)",
+                r["celery"]["noop_tasks_per_s"],
+            )
+        )
+    for c in ("c16", "c64") if "accept" in r else ():
         a = r["accept"][c]
         g, p = a["get_health"], a["post_notifications"]
         n = c[1:]
@@ -616,7 +656,7 @@ def print_table(r: dict[str, Any]) -> None:
             ),
             (f"POST / GET rate ratio, {n} conn", a["post_to_get_ratio"]),
         ]
-    for channel in ("email", "push"):
+    for channel in ("email", "push") if channel_in(r) else ():
         e = r[channel]
         rows += [
             (f"{channel}: accepted / delivered / lost", f"{e['accepted']} / {e['delivered']} / {e['lost']}"),
@@ -627,11 +667,13 @@ def print_table(r: dict[str, Any]) -> None:
             ),
             (
                 f"{channel}: delivered/s as a fraction of the broker publish ceiling",
-                e["fraction_of_broker_publish_ceiling"],
+                e.get("fraction_of_broker_publish_ceiling", "-"),
             ),
             (f"{channel}: resident memory MiB", ", ".join(f"{k} {v}" for k, v in e["rss_mb"].items())),
         ]
     for name in ("email_drain", "push_drain"):
+        if name not in r:
+            continue
         d = r[name]
         channel = name.split("_")[0]
         rows += [
@@ -653,20 +695,27 @@ def print_table(r: dict[str, Any]) -> None:
                 f"{d['worker_cpu_ms_per_notification']} ({d['relay_cpu_ms_per_notification']})",
             ),
         ]
-    rows.append(("FCM stand-in capacity (req/s, wrk 32 conn)", r["fcm_standin_requests_per_s"]))
-    t = r["trickle"]
-    rows += [
-        (f"trickle {t['rate_per_s']}/s: sent / delivered", f"{t['sent']} / {t['delivered']}"),
-        (
-            "trickle: accept-to-inbox p50 / p99 / max (ms)",
-            f"{t['latency_p50_ms']} / {t['latency_p99_ms']} / {t['latency_max_ms']}",
-        ),
-        ("trickle: share within 500 ms", t["within_500_ms"]),
-    ]
-    rows.append(("API resident memory under load (MiB)", r["accept"]["api_rss_mb"]))
+    if "fcm_standin_requests_per_s" in r:
+        rows.append(("FCM stand-in capacity (req/s, wrk 32 conn)", r["fcm_standin_requests_per_s"]))
+    if "trickle" in r:
+        t = r["trickle"]
+        rows += [
+            (f"trickle {t['rate_per_s']}/s: sent / delivered", f"{t['sent']} / {t['delivered']}"),
+            (
+                "trickle: accept-to-inbox p50 / p99 / max (ms)",
+                f"{t['latency_p50_ms']} / {t['latency_p99_ms']} / {t['latency_max_ms']}",
+            ),
+            ("trickle: share within 500 ms", t["within_500_ms"]),
+        ]
+    if "accept" in r:
+        rows.append(("API resident memory under load (MiB)", r["accept"]["api_rss_mb"]))
     for label, value in rows:
         print(f"{label:58} {value!s:>12}")
-    print(f"\nwritten to {RESULTS / 'latest.json'}")
+    print(f"\nwritten to {written}")
+
+
+def channel_in(r: dict[str, Any]) -> bool:
+    return "email" in r and "push" in r
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
+from notifications.broker.connection import BROKER_ERRORS
 from notifications.models import DeliveryAttempt, Notification, NotificationStatus, OutboxEntry
 from notifications.selectors import (
-    BROKER_ERRORS,
     breaker_states,
     broker_queue_depths,
     notification_timeline,

@@ -7,5 +7,6 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from notifications import webhooks
+        from notifications.providers import registry  # noqa: F401 - follows changes of provider settings
 
         webhooks.connect()

@@ -127,8 +127,8 @@ class OperationsCollector(Collector):
         return (
             GaugeMetricFamily(
                 "notifier_breaker_state",
-                "Circuit breaker of each channel's provider: 0 closed, 1 half-open, 2 open.",
-                labels=["channel"],
+                "Circuit breaker of each provider: 0 closed, 1 half-open, 2 open.",
+                labels=["channel", "provider"],
             ),
             GaugeMetricFamily("notifier_outbox_backlog", "Outbox entries the broker has not confirmed yet."),
             GaugeMetricFamily(
@@ -153,17 +153,17 @@ class OperationsCollector(Collector):
         from django.conf import settings
         from django.db import DatabaseError
 
+        from notifications.broker.connection import BROKER_ERRORS
         from notifications.selectors import (
-            BROKER_ERRORS,
             breaker_states,
             broker_queue_depths,
             outbox_backlog_get,
         )
 
         breakers, backlog, queues, consumers, dlqs, broker_up = self._families()
-        for channel, state in breaker_states().items():
+        for name, state in breaker_states().items():
             if state in BREAKER_STATE_VALUES:
-                breakers.add_metric([channel], BREAKER_STATE_VALUES[state])
+                breakers.add_metric(name.split(".", 1), BREAKER_STATE_VALUES[state])
         try:
             backlog.add_metric([], outbox_backlog_get())
         except DatabaseError as exc:

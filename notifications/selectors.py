@@ -8,15 +8,14 @@ from datetime import datetime
 from typing import Any
 
 import amqp.exceptions
-import kombu
-import kombu.exceptions
-from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from redis.exceptions import RedisError
 
-from notifications.channels.breakers import breaker_state
+from notifications.broker.connection import broker_connection
+from notifications.channels import CHANNELS, Channel
 from notifications.models import DeliveryAttempt, Notification, OutboxEntry
-from notifier.celery import CHANNELS, dlq_name, queue_name
+from notifications.providers.breakers import breaker_state
+from notifications.providers.registry import breaker_names_configured
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +41,6 @@ def notification_get(*, notification_id: Any, user_id: uuid.UUID | None) -> Noti
 
 # Operations: what the metrics and the admin's operations page show. Reads only.
 
-BROKER_ERRORS: tuple[type[BaseException], ...] = (
-    kombu.exceptions.KombuError,
-    amqp.exceptions.AMQPError,
-    OSError,
-)
-
 
 @dataclass(frozen=True)
 class QueueDepth:
@@ -63,15 +56,11 @@ def broker_queue_depths(*, timeout: float) -> list[QueueDepth]:
     nothing). A queue that does not exist is left out. Raises one of BROKER_ERRORS when the broker
     cannot be reached within `timeout` seconds."""
     wanted = [
-        *((queue_name(channel), channel, False) for channel in CHANNELS),
-        *((dlq_name(channel), channel, True) for channel in CHANNELS),
+        *((Channel(channel).queue, channel, False) for channel in CHANNELS),
+        *((Channel(channel).dlq, channel, True) for channel in CHANNELS),
     ]
     depths: list[QueueDepth] = []
-    with kombu.Connection(
-        settings.CELERY_BROKER_URL,
-        connect_timeout=timeout,
-        transport_options={"read_timeout": timeout, "write_timeout": timeout},
-    ) as conn:
+    with broker_connection(timeout=timeout) as conn:
         conn.connect()
         channel: Any = conn.channel()
         for name, channel_name, dead_letter in wanted:
@@ -93,14 +82,15 @@ def broker_queue_depths(*, timeout: float) -> list[QueueDepth]:
 
 
 def breaker_states() -> dict[str, str]:
-    """Each channel's circuit breaker state (closed, half-open, open), or "unknown" when Redis is down."""
+    """The state (closed, half-open, open) of each configured provider's circuit breaker, by breaker name
+    (`<channel>.<provider>`), or "unknown" when Redis is down."""
     states: dict[str, str] = {}
-    for channel in CHANNELS:
+    for name in breaker_names_configured():
         try:
-            states[channel] = breaker_state(channel)
+            states[name] = breaker_state(name)
         except RedisError as exc:
-            logger.warning("breaker state unavailable", extra={"channel": channel, "error": repr(exc)})
-            states[channel] = "unknown"
+            logger.warning("breaker state unavailable", extra={"breaker": name, "error": repr(exc)})
+            states[name] = "unknown"
     return states
 
 

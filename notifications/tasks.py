@@ -18,6 +18,7 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection
 
+from notifications.channels import Channel
 from notifications.delivery import BatchReport, delivery_batch_send
 from notifications.services.publisher import BatchPublisher, OutgoingTask
 from notifier.logging import correlation_id_set
@@ -101,11 +102,11 @@ def _deliver(task: Task, notification_ids: list[str] | str, channel: str) -> str
     )
 
 
-@shared_task(bind=True, name="notifications.deliver_email", acks_late=True)
+@shared_task(bind=True, name=Channel.EMAIL.task_name, acks_late=True)
 def deliver_email(self: Task, notification_ids: list[str] | str) -> str:
-    return _deliver(self, notification_ids, "email")
+    return _deliver(self, notification_ids, Channel.EMAIL)
 
 
-@shared_task(bind=True, name="notifications.deliver_push", acks_late=True)
+@shared_task(bind=True, name=Channel.PUSH.task_name, acks_late=True)
 def deliver_push(self: Task, notification_ids: list[str] | str) -> str:
-    return _deliver(self, notification_ids, "push")
+    return _deliver(self, notification_ids, Channel.PUSH)

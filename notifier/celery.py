@@ -13,21 +13,13 @@ from typing import Any
 from celery import Celery, signals
 from kombu import Connection, Exchange, Queue
 
+from notifications.channels import CHANNELS, Channel
 from notifier.worker_metrics import worker_metrics_connect
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "notifier.settings")
 
 EXCHANGE_NAME = "notifications"
 DLX_NAME = "notifications.dlx"
-CHANNELS = ("email", "push")
-
-
-def queue_name(channel: str) -> str:
-    return f"{channel}.queue"
-
-
-def dlq_name(channel: str) -> str:
-    return f"{channel}.dlq"
 
 
 def build_topology(*, delivery_limit: int) -> tuple[Exchange, Exchange, list[Queue], list[Queue]]:
@@ -35,14 +27,14 @@ def build_topology(*, delivery_limit: int) -> tuple[Exchange, Exchange, list[Que
     dlx = Exchange(DLX_NAME, type="topic", durable=True)
     queues = [
         Queue(
-            queue_name(channel),
+            channel.queue,
             exchange=exchange,
-            routing_key=channel,
+            routing_key=channel.value,
             durable=True,
             queue_arguments={
                 "x-queue-type": "quorum",
                 "x-dead-letter-exchange": DLX_NAME,
-                "x-dead-letter-routing-key": dlq_name(channel),
+                "x-dead-letter-routing-key": channel.dlq,
                 # At-least-once dead-lettering needs reject-publish overflow (RabbitMQ ≥ 3.10).
                 "x-dead-letter-strategy": "at-least-once",
                 "x-overflow": "reject-publish",
@@ -53,9 +45,9 @@ def build_topology(*, delivery_limit: int) -> tuple[Exchange, Exchange, list[Que
     ]
     dead_letter_queues = [
         Queue(
-            dlq_name(channel),
+            channel.dlq,
             exchange=dlx,
-            routing_key=dlq_name(channel),
+            routing_key=channel.dlq,
             durable=True,
             queue_arguments={"x-queue-type": "quorum"},
         )
@@ -101,11 +93,10 @@ def _apply_topology(sender: Celery, source: Any, **kwargs: Any) -> None:
     source.task_queues = queues
     source.task_default_exchange = exchange.name
     source.task_default_exchange_type = "topic"
-    source.task_default_queue = queue_name("email")
-    source.task_default_routing_key = "email"
+    source.task_default_queue = Channel.EMAIL.queue
+    source.task_default_routing_key = Channel.EMAIL.value
     source.task_routes = {
-        f"notifications.deliver_{channel}": {"queue": queue_name(channel), "routing_key": channel}
-        for channel in CHANNELS
+        channel.task_name: {"queue": channel.queue, "routing_key": channel.value} for channel in CHANNELS
     }
 
 

@@ -26,7 +26,8 @@ def free_port() -> int:
 
 class SmtpHandler:
     """Accepts mail, except where told otherwise: per recipient, a list of (code, text) answers to give
-    to the next RCPT commands, and an optional pause before answering RCPT."""
+    to the next RCPT commands, and an optional pause before answering RCPT. Offers ESMTP PIPELINING (as
+    real servers do) unless `pipelining` is set to False."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -37,6 +38,9 @@ class SmtpHandler:
         self.rcpt_count: Counter[str] = Counter()
         # X-Notification-Id -> when the message was accepted (time.time()), for latency figures.
         self.received_at: dict[str, float] = {}
+        # The client address and port of the connection each message came over, in order.
+        self.peers: list[tuple[str, int]] = []
+        self.pipelining = True
 
     def reset(self) -> None:
         with self.lock:
@@ -46,6 +50,16 @@ class SmtpHandler:
             self.rcpt_delay.clear()
             self.rcpt_count.clear()
             self.received_at.clear()
+            self.peers.clear()
+            self.pipelining = True
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         import asyncio
@@ -66,6 +80,7 @@ class SmtpHandler:
         message = message_from_bytes(envelope.content)
         with self.lock:
             self.messages.append(message)
+            self.peers.append(tuple(session.peer))
             self.received_at.setdefault(str(message["X-Notification-Id"]), time.time())
         return "250 Message accepted for delivery"
 

@@ -2,10 +2,14 @@
 
 from django.db import models
 
+from notifications.channels import Channel
+
 
 class NotificationType(models.TextChoices):
-    EMAIL = "email"
-    PUSH = "push"
+    """The channels (notifications.channels.Channel), as model choices."""
+
+    EMAIL = Channel.EMAIL.value
+    PUSH = Channel.PUSH.value
 
 
 class Template(models.Model):

@@ -10,9 +10,12 @@ from django.core.validators import MaxLengthValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 
+from notifications.channels import Channel
+
 
 def default_preferences() -> dict[str, bool]:
-    return {"email": True, "push": True}
+    """Every channel on; the keys are the channels'."""
+    return {channel.value: True for channel in Channel}
 
 
 # FCM and APNs tokens are ~64-200 characters of this alphabet. The column is wider, but a PostgreSQL

@@ -14,7 +14,7 @@ dead letter for it.
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -25,21 +25,21 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from notifications.channels.base import (
-    DeliveryError,
-    OutgoingEmail,
-    OutgoingPush,
-    PermanentDeliveryError,
-    PushResult,
-    TransientDeliveryError,
-)
-from notifications.channels.breakers import breaker_get, breaker_open_remaining
-from notifications.channels.email import email_send
-from notifications.channels.push import push_provider_get
+from notifications.channels import Channel
 from notifications.delivery.claim import batch_claim, batch_release, mark_sending
 from notifications.delivery.policy import BUSY_RETRY_SECONDS, breaker_countdown, due_in, retry_countdown
 from notifications.metrics import delivery_finished, provider_error
 from notifications.models import AttemptOutcome, DeliveryAttempt, Notification, NotificationStatus
+from notifications.providers.base import (
+    DeliveryError,
+    OutgoingEmail,
+    OutgoingPush,
+    PermanentDeliveryError,
+    SendResult,
+    TransientDeliveryError,
+)
+from notifications.providers.breakers import breaker_get, breaker_open_remaining
+from notifications.providers.registry import ProviderSlot, provider_for
 from notifications.services.outbox import outbox_defer
 from notifications.services.preferences import NO_PUSH_DEVICE, channel_disabled_reason
 from notifications.statuses import END_STATUSES
@@ -177,7 +177,8 @@ def _prepare(
 ) -> list[_Plan]:
     """What to send for each claimed notification; the rest get their outcome (skip, fail) in `outcomes`."""
     profiles = user_profiles_get(user_ids=[n.user_id for n in claimed])
-    devices = devices_active_for_users(user_ids=[n.user_id for n in claimed]) if channel == "push" else {}
+    user_ids = [n.user_id for n in claimed]
+    devices = devices_active_for_users(user_ids=user_ids) if channel == Channel.PUSH else {}
     versions: dict[tuple[str, str], TemplateVersion] = {}
     plans: list[_Plan] = []
     for notification in claimed:
@@ -200,7 +201,7 @@ def _prepare(
             outcomes.append(_render_failed(notification, exc))
             continue
         plan = _Plan(notification, rendered)
-        if channel == "email":
+        if channel == Channel.EMAIL:
             plan.email = OutgoingEmail(
                 notification_id=str(notification.id),
                 correlation_id=notification.correlation_id,
@@ -271,16 +272,17 @@ def _transient(plan: _Plan, exc: Exception, attempt: _Attempt) -> _Outcome:
     )
 
 
-def _deferred_by_breaker(plan: _Plan, *, tripped: bool, attempt: _Attempt | None = None) -> _Outcome:
+def _deferred_by_breaker(
+    plan: _Plan, slot: ProviderSlot, *, tripped: bool, attempt: _Attempt | None = None
+) -> _Outcome:
     """The provider is down, which is not this notification's fault: deferred without spending its
     retry budget, until the breaker lets a trial call through."""
-    channel = plan.notification.notification_type
     verb = "opened" if tripped else "is open"
-    open_for = breaker_open_remaining(channel) or float(settings.BREAKER_RESET_SECONDS)
+    open_for = breaker_open_remaining(slot.breaker_name) or float(settings.BREAKER_RESET_SECONDS)
     return _Outcome(
         plan.notification,
         NotificationStatus.QUEUED,
-        f"deferred: the {channel} provider's circuit breaker {verb}",
+        f"deferred: the {slot.channel} provider {slot.name}'s circuit breaker {verb}",
         due=due_in(breaker_countdown(open_for=open_for)),
         attempt=attempt,
     )
@@ -293,7 +295,7 @@ def _failed_permanently(plan: _Plan, exc: PermanentDeliveryError, attempt: _Atte
 # --- send ---------------------------------------------------------------------------------------------
 
 
-def _call_failed(plan: _Plan, exc: Exception, started: datetime) -> _Outcome:
+def _call_failed(plan: _Plan, slot: ProviderSlot, exc: Exception, started: datetime) -> _Outcome:
     """The outcome of a provider call that raised: permanent, the breaker, or transient."""
     provider_error(channel=plan.notification.notification_type, error_class=type(exc).__name__)
     permanent = isinstance(exc, PermanentDeliveryError)
@@ -307,7 +309,7 @@ def _call_failed(plan: _Plan, exc: Exception, started: datetime) -> _Outcome:
         return _failed_permanently(plan, exc, attempt)
     if isinstance(exc, pybreaker.CircuitBreakerError):
         # The call tripped the breaker (or met it open): it waits for the provider, budget untouched.
-        return _deferred_by_breaker(plan, tripped=True, attempt=attempt)
+        return _deferred_by_breaker(plan, slot, tripped=True, attempt=attempt)
     return _transient(plan, exc, attempt)
 
 
@@ -340,24 +342,35 @@ def _record_sent(
         )  # fmt: skip
 
 
-def _send_emails(plans: list[_Plan], *, worker: str, outcomes: list[_Outcome], report: BatchReport) -> None:
-    breaker = breaker_get("email")
+def _next_result(results: Iterator[SendResult]) -> str:
+    """Sends the next message (the provider sends when asked for its result); its error is raised, so
+    the breaker around this call counts what says something about the provider's health."""
+    result = next(results)
+    if result.error is not None:
+        raise result.error
+    return result.message_id
+
+
+def _send_emails(
+    plans: list[_Plan], slot: ProviderSlot, *, worker: str, outcomes: list[_Outcome], report: BatchReport
+) -> None:
+    breaker = breaker_get(slot.breaker_name)
+    results = iter(slot.provider.send([plan.email for plan in plans if plan.email is not None]))
     for index, plan in enumerate(plans):
-        assert plan.email is not None
         notification = plan.notification
         correlation_id_set(notification.correlation_id or None)
         started = timezone.now()
         try:
-            provider_id = breaker.call(email_send, message=plan.email)
+            provider_id = breaker.call(_next_result, results)
         except (PermanentDeliveryError, pybreaker.CircuitBreakerError, *_TRANSIENT) as exc:
-            outcomes.append(_call_failed(plan, exc, started))
+            outcomes.append(_call_failed(plan, slot, exc, started))
             if isinstance(exc, PermanentDeliveryError | TimeoutError | TransientDeliveryError):
                 continue
             # The breaker opened, or the batch ran out of time: the rest go back into the outbox without
             # having reached the provider (the breaker's reset decides when; out of time: at once).
             for rest in plans[index + 1 :]:
                 if isinstance(exc, pybreaker.CircuitBreakerError):
-                    deferred = _deferred_by_breaker(rest, tripped=False)
+                    deferred = _deferred_by_breaker(rest, slot, tripped=False)
                 else:
                     deferred = _Outcome(
                         rest.notification, NotificationStatus.QUEUED, "deferred: the batch ran out of time",
@@ -379,13 +392,13 @@ def _send_emails(plans: list[_Plan], *, worker: str, outcomes: list[_Outcome], r
         )
         report.sent += 1
         delivery_finished(
-            channel="email", status=NotificationStatus.SENT, latency_seconds=_latency(notification)
+            channel=Channel.EMAIL, status=NotificationStatus.SENT, latency_seconds=_latency(notification)
         )
         logger.info("notification sent", extra={"notification_id": str(notification.id), "channel": "email"})
 
 
-def _send_push_all(messages: list[OutgoingPush]) -> list[PushResult]:
-    results = push_provider_get().send(messages=messages)
+def _send_push_all(slot: ProviderSlot, messages: list[OutgoingPush]) -> list[SendResult]:
+    results = list(slot.provider.send(messages))
     transient = [r.error for r in results if isinstance(r.error, TransientDeliveryError)]
     if results and len(transient) == len(results):
         # Every device failed for a reason that may recover: FCM itself is in trouble; the breaker counts it.
@@ -394,15 +407,15 @@ def _send_push_all(messages: list[OutgoingPush]) -> list[PushResult]:
     return results
 
 
-def _send_pushes(plans: list[_Plan], *, outcomes: list[_Outcome]) -> list[str]:
+def _send_pushes(plans: list[_Plan], slot: ProviderSlot, *, outcomes: list[_Outcome]) -> list[str]:
     """One provider call for every device of every notification (the provider chunks it); returns the
     tokens the provider says are gone."""
     messages = [push for plan in plans for push in plan.pushes]
     started = timezone.now()
     try:
-        results = breaker_get("push").call(_send_push_all, messages)
+        results = breaker_get(slot.breaker_name).call(_send_push_all, slot, messages)
     except (PermanentDeliveryError, pybreaker.CircuitBreakerError, *_TRANSIENT) as exc:
-        outcomes.extend(_call_failed(plan, exc, started) for plan in plans)
+        outcomes.extend(_call_failed(plan, slot, exc, started) for plan in plans)
         return []
     by_device = {
         (r_push.notification_id, r_push.device_id): result
@@ -413,13 +426,12 @@ def _send_pushes(plans: list[_Plan], *, outcomes: list[_Outcome]) -> list[str]:
         mine = [(push, by_device[(push.notification_id, push.device_id)]) for push in plan.pushes]
         for push, result in mine:
             if result.error is not None:
-                provider_error(channel="push", error_class=type(result.error).__name__)
+                provider_error(channel=Channel.PUSH, error_class=type(result.error).__name__)
             if result.token_invalid:
                 gone.append(push.token)
         delivered = [result for _, result in mine if result.error is None]
-        delivered_ids = list(
-            dict.fromkeys([*plan.notification.delivered_device_ids, *(r.device_id for r in delivered)])
-        )
+        reached = [push.device_id for push, result in mine if result.error is None]
+        delivered_ids = list(dict.fromkeys([*plan.notification.delivered_device_ids, *reached]))
         provider_id = next((r.message_id for r in delivered), plan.notification.provider_message_id)
         first_error = next((r.error for _, r in mine if r.error is not None), None)
         transient = next((r.error for _, r in mine if isinstance(r.error, TransientDeliveryError)), None)
@@ -554,21 +566,22 @@ def delivery_batch_send(
     after recording failed RECORD_ATTEMPTS times: the caller hands the batch back (the claim makes that safe).
     """
     _async_commit()
+    slot = provider_for(channel)
     claim = batch_claim(notification_ids=notification_ids, channel=channel)
     report = BatchReport(already_done=len(claim.done), deferred=len(claim.busy))
     outcomes: list[_Outcome] = []
     gone: list[str] = []
     try:
         plans = _prepare(claim.claimed, channel, poison=poison, outcomes=outcomes)
-        open_for = breaker_open_remaining(channel) if plans else 0.0
+        open_for = breaker_open_remaining(slot.breaker_name) if plans else 0.0
         if open_for > 0:
-            outcomes.extend(_deferred_by_breaker(plan, tripped=False) for plan in plans)
+            outcomes.extend(_deferred_by_breaker(plan, slot, tripped=False) for plan in plans)
             plans = []
         mark_sending(notification_ids=[str(plan.notification.id) for plan in plans], worker=worker)
-        if plans and channel == "email":
-            _send_emails(plans, worker=worker, outcomes=outcomes, report=report)
+        if plans and slot.channel == Channel.EMAIL:
+            _send_emails(plans, slot, worker=worker, outcomes=outcomes, report=report)
         elif plans:
-            gone = _send_pushes(plans, outcomes=outcomes)
+            gone = _send_pushes(plans, slot, outcomes=outcomes)
         _durably(lambda: _record(outcomes, busy=claim.busy, worker=worker, gone_tokens=gone))
     finally:
         batch_release()

@@ -17,14 +17,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kombu
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from notifications.broker.connection import BROKER_ERRORS, broker_connection
+from notifications.channels import CHANNELS, Channel
 from notifications.models import FINAL_STATUSES, Notification, NotificationStatus
 from notifications.services.outbox import outbox_enqueue
-from notifications.services.publisher import PUBLISH_ERRORS
-from notifier.celery import CHANNELS, dlq_name
 
 logger = logging.getLogger(__name__)
 
@@ -82,19 +81,15 @@ def _dead_letters(channel: str) -> Iterator[Iterator[Any]]:
     Messages not acked by the caller return to the queue when the channel closes. The count is read
     first, so messages dead-lettered again while we work are not read twice.
     """
-    with kombu.Connection(
-        settings.CELERY_BROKER_URL,
-        connect_timeout=BROKER_TIMEOUT_SECONDS,
-        transport_options={"read_timeout": BROKER_TIMEOUT_SECONDS, "write_timeout": BROKER_TIMEOUT_SECONDS},
-    ) as conn:
+    with broker_connection(timeout=BROKER_TIMEOUT_SECONDS) as conn:
         channel_: Any = conn.channel()
-        queue = kombu.Queue(dlq_name(channel), channel=channel_, no_declare=True)
-        _, count, _ = channel_.queue_declare(queue=dlq_name(channel), passive=True)
+        queue = kombu.Queue(Channel(channel).dlq, channel=channel_, no_declare=True)
+        _, count, _ = channel_.queue_declare(queue=Channel(channel).dlq, passive=True)
         if count == 0:
             # Messages a reader just put back (closing its channel) return to a quorum queue a moment
             # later: look once more before calling the queue empty.
             time.sleep(0.2)
-            _, count, _ = channel_.queue_declare(queue=dlq_name(channel), passive=True)
+            _, count, _ = channel_.queue_declare(queue=Channel(channel).dlq, passive=True)
 
         def messages() -> Iterator[Any]:
             for _ in range(count):
@@ -165,7 +160,7 @@ def notifications_retry_failed(*, notifications: list[Notification]) -> tuple[in
         return 0, 0
     try:
         replayed = set(dlq_replay(notification_ids={str(n.id) for n in failed}).replayed)
-    except PUBLISH_ERRORS as exc:
+    except BROKER_ERRORS as exc:
         logger.warning("dead letters not removed: the broker is unavailable", extra={"error": str(exc)})
         replayed = set()
     for notification in failed:

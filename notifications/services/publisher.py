@@ -13,12 +13,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import amqp.exceptions
 import kombu
 import kombu.exceptions
 from django.conf import settings
 
-from notifier.celery import DLX_NAME, EXCHANGE_NAME, dlq_name
+from notifications.broker.connection import BROKER_ERRORS, broker_connection
+from notifications.channels import Channel
+from notifier.celery import DLX_NAME, EXCHANGE_NAME
 from notifier.celery import app as celery_app
 
 logger = logging.getLogger(__name__)
@@ -36,13 +37,6 @@ class OutgoingTask:
     correlation_id: str = ""
     headers: dict[str, Any] = field(default_factory=dict)
     dead_letter: bool = False
-
-
-def task_name_for(channel: str) -> str:
-    return f"notifications.deliver_{channel}"
-
-
-PUBLISH_ERRORS = (kombu.exceptions.KombuError, amqp.exceptions.AMQPError, OSError)
 
 
 class PublishFailed(Exception):
@@ -70,12 +64,9 @@ class BatchPublisher:
     def _open(self) -> None:
         if self._producer is not None:
             return
-        timeout = settings.PUBLISH_TIMEOUT_SECONDS
-        # A broker in a memory alarm stops reading from publishers: writes must not block forever.
-        connection = kombu.Connection(
-            settings.CELERY_BROKER_URL,
+        connection = broker_connection(
+            timeout=settings.PUBLISH_TIMEOUT_SECONDS,
             connect_timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
-            transport_options={"read_timeout": timeout, "write_timeout": timeout},
         )
         connection.ensure_connection(max_retries=1)
         channel: Any = connection.channel()
@@ -93,7 +84,7 @@ class BatchPublisher:
         try:
             self._open()
             _, ready, _ = self._channel.queue_declare(queue=queue, passive=True)
-        except PUBLISH_ERRORS as exc:
+        except BROKER_ERRORS as exc:
             self.close()
             raise PublishFailed(f"{exc.__class__.__name__}: {exc}") from exc
         return int(ready)
@@ -102,7 +93,7 @@ class BatchPublisher:
         if self._connection is not None:
             try:
                 self._connection.release()
-            except PUBLISH_ERRORS:
+            except BROKER_ERRORS:
                 logger.debug("closing the publisher connection failed", exc_info=True)
         self._connection = self._channel = self._producer = None
 
@@ -128,14 +119,14 @@ class BatchPublisher:
             for task in tasks:
                 ids = list(task.notification_ids)
                 message = celery_app.amqp.as_task_v2(
-                    str(uuid.uuid4()), task_name_for(task.channel), args=(ids,), kwargs={}
+                    str(uuid.uuid4()), Channel(task.channel).task_name, args=(ids,), kwargs={}
                 )
                 celery_app.amqp.send_task_message(
                     self._producer,
-                    task_name_for(task.channel),
+                    Channel(task.channel).task_name,
                     message,
                     exchange=DLX_NAME if task.dead_letter else EXCHANGE_NAME,
-                    routing_key=dlq_name(task.channel) if task.dead_letter else task.channel,
+                    routing_key=Channel(task.channel).dlq if task.dead_letter else task.channel,
                     exchange_type="topic",
                     declare=[],
                     retry=False,
@@ -157,7 +148,7 @@ class BatchPublisher:
         except PublishFailed:
             self.close()
             raise
-        except PUBLISH_ERRORS as exc:
+        except BROKER_ERRORS as exc:
             # An error of the transport leaves the batch unconfirmed: the caller keeps it for later.
             self.close()
             raise PublishFailed(f"{exc.__class__.__name__}: {exc}") from exc

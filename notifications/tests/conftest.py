@@ -15,7 +15,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from notifier.celery import CHANNELS, dlq_name, queue_name, topology_declare
+from notifications.channels import CHANNELS, Channel
+from notifier.celery import topology_declare
 from standins.boundary import FcmServer, SmtpServer, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +62,7 @@ def broker() -> list[str]:
     """The topology on the suite's own vhost, declared afresh so that changed queue arguments apply."""
     with kombu.Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
         channel = conn.channel()
-        for name in [*(queue_name(c) for c in CHANNELS), *(dlq_name(c) for c in CHANNELS)]:
+        for name in [*(Channel(c).queue for c in CHANNELS), *(Channel(c).dlq for c in CHANNELS)]:
             channel.queue_delete(name)
     return topology_declare(
         broker_url=settings.CELERY_BROKER_URL, delivery_limit=settings.BROKER_DELIVERY_LIMIT
@@ -79,7 +80,7 @@ def consumer_count(name: str) -> int:
 
 
 def purge_queues() -> None:
-    names = [*(queue_name(c) for c in CHANNELS), *(dlq_name(c) for c in CHANNELS), *DELAYED_QUEUES]
+    names = [*(Channel(c).queue for c in CHANNELS), *(Channel(c).dlq for c in CHANNELS), *DELAYED_QUEUES]
     with kombu.Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
         channel = conn.channel()
         for name in names:
@@ -112,7 +113,7 @@ class Workers:
                 "notifier",
                 "worker",
                 "--queues",
-                queue_name(channel),
+                Channel(channel).queue,
                 "--hostname",
                 f"{channel}-test-{time.time_ns()}@%h",
                 "--pool",
@@ -131,7 +132,7 @@ class Workers:
             start_new_session=True,
         )
         self.processes[channel] = process
-        wait_for(lambda: consumer_count(queue_name(channel)) >= 1, timeout=60, message=f"{channel} worker")
+        wait_for(lambda: consumer_count(Channel(channel).queue) >= 1, timeout=60, message=f"{channel} worker")
         return process
 
     def stop(self, channel: str, *, sig: int = signal.SIGTERM) -> None:
@@ -185,7 +186,7 @@ def workers(
         "SMTP_PORT": str(smtp_server.port),
         "FIREBASE_CREDENTIALS": str(fcm_server.credentials_path),  # type: ignore[attr-defined]
         "FCM_ENDPOINT": fcm_server.endpoint,
-        "PUSH_PROVIDER": "auto",
+        "PUSH_PROVIDERS": "auto",
     }
     env.pop("EMAIL_BACKEND", None)
     pool = Workers(env, tmp_path_factory.mktemp("workers"))

@@ -8,6 +8,7 @@ from django.contrib.admin.models import LogEntry
 from django.test import Client
 from django.utils import timezone
 
+from notifications.channels import Channel
 from notifications.models import (
     AttemptOutcome,
     DeliveryAttempt,
@@ -15,11 +16,11 @@ from notifications.models import (
     NotificationStatus,
     OutboxEntry,
 )
+from notifications.providers.registry import provider_for
 from notifications.services.dlq import dlq_list
 from notifications.tests.conftest import purge_queues, queue_depth
 from notifications.tests.factories import NotificationFactory
 from notifications.tests.test_metrics import publish_dead_letter
-from notifier.celery import dlq_name
 from users.tests.factories import UserFactory
 
 OPERATIONS_URL = "/admin/notifications/notification/operations/"
@@ -67,7 +68,8 @@ def test_the_operations_page_shows_depths_backlog_breakers_and_dead_letters(
     ]
     assert [d.queue for d in response.context["queues"]] == ["email.queue", "push.queue"]
     assert response.context["outbox_backlog"] == 1
-    assert response.context["breakers"] == {"email": "closed", "push": "closed"}
+    email_breaker, push_breaker = (provider_for(channel).breaker_name for channel in ("email", "push"))
+    assert response.context["breakers"] == {email_breaker: "closed", push_breaker: "closed"}
     [letter] = response.context["dead_letters"]
     assert letter.notification_id == str(notification.id)
     assert letter.reason == "permanent: recipient refused: 550 5.1.1 no such mailbox"
@@ -92,7 +94,7 @@ def test_replaying_one_dead_letter_requeues_only_that_notification(superuser_cli
     assert first.status in (NotificationStatus.PENDING, NotificationStatus.QUEUED)
     assert first.error == ""
     assert second.status == NotificationStatus.FAILED
-    assert queue_depth(dlq_name("email")) == 1
+    assert queue_depth(Channel("email").dlq) == 1
 
 
 def test_replay_all_requeues_every_dead_letter(superuser_client, clean_queues, user):
@@ -104,7 +106,7 @@ def test_replay_all_requeues_every_dead_letter(superuser_client, clean_queues, u
     response = superuser_client.post(REPLAY_URL, follow=True)
 
     assert "2 dead letter(s) replayed; 1 dropped" in response.content.decode()
-    assert queue_depth(dlq_name("email")) == 0
+    assert queue_depth(Channel("email").dlq) == 0
     statuses = set(
         Notification.objects.filter(id__in=[n.id for n in failed]).values_list("status", flat=True)
     )
@@ -136,7 +138,7 @@ def test_replay_needs_the_csrf_token(clean_queues, user):
     response = client.post(REPLAY_URL, {"notification_id": str(notification.id)})
 
     assert response.status_code == 403
-    assert queue_depth(dlq_name("email")) == 1
+    assert queue_depth(Channel("email").dlq) == 1
 
 
 def test_operations_are_for_staff_only(db, clean_queues):

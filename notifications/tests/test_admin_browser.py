@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from notifications.channels import Channel
 from notifications.models import AttemptOutcome, Notification, NotificationStatus
 from notifications.tests.conftest import queue_depth
-from notifier.celery import dlq_name
 from standins.boundary import wait_for
 from users.tests.factories import DEFAULT_PASSWORD, UserFactory
 
@@ -86,7 +86,7 @@ def test_an_operator_replays_a_failed_notification_in_the_browser(
     smtp_server.handler.always_refuse["gone@example.com"] = "550 5.1.1 no such mailbox"
     notification_id = _accept(service_client, recipient)
     wait_for(lambda: _status(notification_id) == NotificationStatus.FAILED, timeout=60, message="failed")
-    wait_for(lambda: queue_depth(dlq_name("email")) == 1, timeout=30, message="the dead letter")
+    wait_for(lambda: queue_depth(Channel("email").dlq) == 1, timeout=30, message="the dead letter")
     admin = f"{live_server.url}/admin/"
     change_url = f"{admin}notifications/notification/{notification_id}/change/"
 
@@ -150,4 +150,4 @@ def test_an_operator_replays_a_failed_notification_in_the_browser(
         AttemptOutcome.SENT,
     ]
     assert len(smtp_server.handler.messages_for(notification_id)) == 1
-    assert queue_depth(dlq_name("email")) == 0
+    assert queue_depth(Channel("email").dlq) == 0

@@ -19,10 +19,10 @@ import psycopg
 import pytest
 from django.db import close_old_connections, connection
 
+from notifications.channels import Channel
 from notifications.models import Notification, NotificationStatus
 from notifications.services.dlq import dlq_list
 from notifications.tests.conftest import queue_depth
-from notifier.celery import dlq_name
 from standins.boundary import wait_for
 from users.tests.factories import UserFactory
 
@@ -362,7 +362,7 @@ def test_chaos_poison_message(pipeline, service_client, smtp_server, email_templ
     killed: set[int] = set()
     rcpts_seen = 0
     deadline = time.monotonic() + 300
-    while queue_depth(dlq_name("email")) == 0 and time.monotonic() < deadline:
+    while queue_depth(Channel("email").dlq) == 0 and time.monotonic() < deadline:
         # The worker dies while it is sending the poison (the SMTP server has its RCPT), as a poison would
         # kill it; not while it sends the batch's other emails.
         with smtp_server.handler.lock:

@@ -9,10 +9,11 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from notifications.channels.breakers import _storage
+from notifications.channels import Channel
 from notifications.models import Notification, OutboxEntry
+from notifications.providers.breakers import _storage
+from notifications.providers.registry import provider_for
 from notifications.tests.conftest import purge_queues
-from notifier.celery import dlq_name
 from notifier.tests.test_metrics import samples, scrape
 
 
@@ -22,7 +23,7 @@ def publish_dead_letter(notification_id: str, channel: str = "email") -> None:
         conn.Producer().publish(
             [[notification_id], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}],
             exchange="",
-            routing_key=dlq_name(channel),
+            routing_key=Channel(channel).dlq,
             serializer="json",
             headers={"task": f"notifications.deliver_{channel}", "id": str(uuid.uuid4())},
             delivery_mode=2,
@@ -77,18 +78,22 @@ def test_the_outbox_backlog_counts_unconfirmed_entries(db, user):
     assert values[("notifier_outbox_backlog", frozenset())] == 3
 
 
+def _breaker_labels(channel: str) -> frozenset:
+    return _labels(channel=channel, provider=provider_for(channel).name)
+
+
 def test_breaker_states_are_numbers(db):
-    _storage("email").state = pybreaker.STATE_OPEN
-    _storage("push").state = pybreaker.STATE_HALF_OPEN
+    _storage(provider_for("email").breaker_name).state = pybreaker.STATE_OPEN
+    _storage(provider_for("push").breaker_name).state = pybreaker.STATE_HALF_OPEN
 
     values = samples(scrape(Client()))
 
-    assert values[("notifier_breaker_state", _labels(channel="email"))] == 2
-    assert values[("notifier_breaker_state", _labels(channel="push"))] == 1
+    assert values[("notifier_breaker_state", _breaker_labels("email"))] == 2
+    assert values[("notifier_breaker_state", _breaker_labels("push"))] == 1
 
 
 def test_a_closed_breaker_is_zero(db):
     values = samples(scrape(Client()))
 
-    assert values[("notifier_breaker_state", _labels(channel="email"))] == 0
-    assert values[("notifier_breaker_state", _labels(channel="push"))] == 0
+    assert values[("notifier_breaker_state", _breaker_labels("email"))] == 0
+    assert values[("notifier_breaker_state", _breaker_labels("push"))] == 0

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import pytest
 
+from notifications.channels import Channel
 from notifications.models import AttemptOutcome, Notification, NotificationStatus
 from notifications.services.dlq import dlq_list, dlq_purge, dlq_replay
 from notifications.services.publisher import BatchPublisher, OutgoingTask
 from notifications.tests.conftest import queue_depth
-from notifier.celery import dlq_name
 from standins.boundary import wait_for
 from users.models import Device
 from users.tests.factories import DeviceFactory, UserFactory
@@ -142,7 +142,7 @@ def test_a_permanent_failure_goes_to_the_dlq_and_replays_once(
 
     notification = _wait_status(notification_id, NotificationStatus.FAILED)
     assert notification.error.startswith("permanent: recipient refused: 550")
-    wait_for(lambda: queue_depth(dlq_name("email")) == 1, message="the dead letter")
+    wait_for(lambda: queue_depth(Channel("email").dlq) == 1, message="the dead letter")
     [letter] = dlq_list(channel="email")
     assert letter.notification_id == notification_id
     assert letter.reason.startswith("permanent: recipient refused")
@@ -155,7 +155,7 @@ def test_a_permanent_failure_goes_to_the_dlq_and_replays_once(
 
     assert first.replayed == [notification_id]
     assert second.replayed == []
-    assert queue_depth(dlq_name("email")) == 0
+    assert queue_depth(Channel("email").dlq) == 0
     assert len(smtp_server.handler.messages_for(notification_id)) == 1
 
 
@@ -168,13 +168,13 @@ def test_exhausted_retries_end_failed_in_the_dlq(pipeline, service_client, smtp_
     notification = _wait_status(notification_id, NotificationStatus.FAILED, timeout=90)
     assert notification.error.startswith("retries exhausted after 4 transient failures")
     assert notification.attempts == 4
-    wait_for(lambda: queue_depth(dlq_name("email")) == 1, message="the dead letter")
+    wait_for(lambda: queue_depth(Channel("email").dlq) == 1, message="the dead letter")
     assert dlq_purge(channel="email", older_than=timedelta(days=1)) == 0
-    wait_for(lambda: queue_depth(dlq_name("email")) == 1, message="the dead letter to be back")
+    wait_for(lambda: queue_depth(Channel("email").dlq) == 1, message="the dead letter to be back")
     assert dlq_purge(channel="email", dry_run=True) == 1
-    wait_for(lambda: queue_depth(dlq_name("email")) == 1, message="the dead letter to be back")
+    wait_for(lambda: queue_depth(Channel("email").dlq) == 1, message="the dead letter to be back")
     assert dlq_purge(channel="email") == 1
-    assert queue_depth(dlq_name("email")) == 0
+    assert queue_depth(Channel("email").dlq) == 0
 
 
 def test_the_breaker_opens_during_an_smtp_outage_and_nothing_fails(
@@ -185,7 +185,7 @@ def test_the_breaker_opens_during_an_smtp_outage_and_nothing_fails(
     ids = [_post(service_client, user) for user in users]
     wait_for(
         lambda: Notification.objects.filter(
-            error__startswith="deferred: the email provider's circuit breaker"
+            error__startswith="deferred: the email provider smtp's circuit breaker"
         ).exists(),
         timeout=60,
         message="the breaker to open",

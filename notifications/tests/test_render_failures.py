@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from notifications.channels import Channel
 from notifications.models import AttemptOutcome, Notification, NotificationStatus
 from notifications.tests.conftest import queue_depth
-from notifier.celery import dlq_name
 from standins.boundary import wait_for
 from templates_app.tests.factories import TemplateFactory, TemplateVersionFactory
 from users.tests.factories import DeviceFactory, UserFactory
@@ -71,7 +71,7 @@ def test_a_render_past_the_output_bound_fails_with_its_reason_and_an_attempt(
         "TemplateRenderLimitError",
     )
     assert notification.attempts == 1
-    wait_for(lambda: queue_depth(dlq_name("email")) == 1, message="the dead letter")
+    wait_for(lambda: queue_depth(Channel("email").dlq) == 1, message="the dead letter")
     assert smtp_server.handler.messages_for(notification_id) == []
 
 

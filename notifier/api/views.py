@@ -3,8 +3,6 @@
 import logging
 from typing import Any
 
-import kombu
-from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django_redis import get_redis_connection
@@ -14,6 +12,7 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from notifications.broker.connection import broker_connection
 from notifier.api.exceptions import error_response
 from notifier.api.renderers import envelope
 
@@ -32,7 +31,7 @@ def _check_redis() -> None:
 
 
 def _check_rabbitmq() -> None:
-    with kombu.Connection(settings.CELERY_BROKER_URL, connect_timeout=CHECK_TIMEOUT_SECONDS) as conn:
+    with broker_connection(timeout=CHECK_TIMEOUT_SECONDS) as conn:
         conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_SECONDS)
 
 

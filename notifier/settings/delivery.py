@@ -7,6 +7,9 @@ SMTP_PORT = env.int("SMTP_PORT", default=587)
 SMTP_USER = env.str("SMTP_USER", default="")
 SMTP_PASS = env.str("SMTP_PASS", default="")
 SMTP_USE_TLS = env.bool("SMTP_USE_TLS", default=False)
+SMTP_USE_SSL = env.bool("SMTP_USE_SSL", default=False)
+# Connections each email worker process keeps open to SMTP_HOST; messages go out over them at once.
+SMTP_CONNECTIONS = env.int("SMTP_CONNECTIONS", default=1)
 SMTP_TIMEOUT_SECONDS = env.float("SMTP_TIMEOUT_SECONDS", default=10.0)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="notifier <no-reply@notifier.local>")
 
@@ -15,15 +18,17 @@ EMAIL_PORT = SMTP_PORT
 EMAIL_HOST_USER = SMTP_USER
 EMAIL_HOST_PASSWORD = SMTP_PASS
 EMAIL_USE_TLS = SMTP_USE_TLS
+EMAIL_USE_SSL = SMTP_USE_SSL
 EMAIL_TIMEOUT = SMTP_TIMEOUT_SECONDS
 # EMAIL_BACKEND may name any Django email backend, such as an anymail provider's
-# (anymail.backends.sendgrid.EmailBackend) configured through ANYMAIL_* variables.
+# (anymail.backends.sendgrid.EmailBackend) configured through ANYMAIL_* variables; the
+# DjangoMailProvider delivers through it (and Django's own mail uses it).
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
     default=(
         "django.core.mail.backends.smtp.EmailBackend"
         if SMTP_HOST
-        else "notifications.channels.mail_outbox.FileOutboxBackend"
+        else "notifications.providers.mail_outbox.FileOutboxBackend"
     ),
 )
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
@@ -35,8 +40,20 @@ FCM_TIMEOUT_SECONDS = env.float("FCM_TIMEOUT_SECONDS", default=10.0)
 PUSH_FILE_PATH = env.str("PUSH_FILE_PATH", default=str(BASE_DIR / "var" / "push"))
 
 DEFAULT_LANGUAGE = env.str("DEFAULT_LANGUAGE", default="en")
-# "auto": Firebase when FIREBASE_CREDENTIALS exists, else the dry-run file outbox; or an import string.
-PUSH_PROVIDER = env.str("PUSH_PROVIDER", default="auto")
+
+# The providers of each channel, in order, as import strings of provider classes (comma-separated in the
+# environment); each has a circuit breaker of its own. Today the first one delivers. Email: SMTP when
+# SMTP_HOST is set, else EMAIL_BACKEND's (an anymail provider, or the file outbox under var/mail).
+# Push: "auto" is Firebase when FIREBASE_CREDENTIALS exists, else the dry-run file outbox under var/push.
+EMAIL_PROVIDERS = env.list(
+    "EMAIL_PROVIDERS",
+    default=[
+        "notifications.providers.smtp.SmtpProvider"
+        if SMTP_HOST and "EMAIL_BACKEND" not in env.ENVIRON
+        else "notifications.providers.django_mail.DjangoMailProvider"
+    ],
+)
+PUSH_PROVIDERS = env.list("PUSH_PROVIDERS", default=[env.str("PUSH_PROVIDER", default="auto")])
 
 # Templates: sections nested deeper than this are refused when a template is saved (400), and each
 # rendered part is bounded in characters (rendering stops as soon as one is crossed; a notification whose

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from notifications.channels.base import OutgoingEmail
-from notifications.channels.email import _build, email_connection_close
 from notifications.delivery import delivery_batch_send
+from notifications.providers.base import OutgoingEmail
+from notifications.providers.email import email_build
 from templates_app.tests.factories import TemplateFactory, TemplateVersionFactory
 
 INJECTION = "Ada\r\nBcc: victim@example.com\r\nX-Injected: yes"
@@ -37,12 +37,12 @@ def hostile_template(db):
 
 @pytest.fixture
 def outbox(tmp_path):
-    email_connection_close()  # the worker keeps one connection per process: start from this backend
     with override_settings(
-        EMAIL_BACKEND="notifications.channels.mail_outbox.FileOutboxBackend", EMAIL_FILE_PATH=str(tmp_path)
+        EMAIL_PROVIDERS=["notifications.providers.django_mail.DjangoMailProvider"],
+        EMAIL_BACKEND="notifications.providers.mail_outbox.FileOutboxBackend",
+        EMAIL_FILE_PATH=str(tmp_path),
     ):
         yield tmp_path
-    email_connection_close()
 
 
 def _deliver(service_client, user, outbox: Path, variables) -> email.message.EmailMessage:
@@ -98,4 +98,4 @@ def test_the_email_builder_refuses_a_subject_with_a_line_break():
     )
 
     with pytest.raises(ValueError, match="newlines"):
-        _build(message).message()
+        email_build(message).message()

@@ -11,7 +11,6 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 
-from notifications.channels.email import email_connection_close
 from notifications.delivery import delivery_batch_send
 from notifier.celery import EXCHANGE_NAME
 from templates_app.tests.factories import TemplateFactory, TemplateVersionFactory
@@ -108,12 +107,12 @@ def _record_text(record: logging.LogRecord) -> str:
 def test_accepting_and_delivering_logs_no_address_or_token(
     service_client, recipient, tmp_path, caplog, monkeypatch
 ):
-    email_connection_close()
     with (
         override_settings(
-            EMAIL_BACKEND="notifications.channels.mail_outbox.FileOutboxBackend",
+            EMAIL_PROVIDERS=["notifications.providers.django_mail.DjangoMailProvider"],
+            EMAIL_BACKEND="notifications.providers.mail_outbox.FileOutboxBackend",
             EMAIL_FILE_PATH=str(tmp_path / "mail"),
-            PUSH_PROVIDER="notifications.channels.push.FilePushProvider",
+            PUSH_PROVIDERS=["notifications.providers.push_file.FilePushProvider"],
             PUSH_FILE_PATH=str(tmp_path / "push"),
         ),
         caplog.at_level(logging.DEBUG),
@@ -125,7 +124,6 @@ def test_accepting_and_delivering_logs_no_address_or_token(
             ).sent
             for channel, notification_id in ids.items()
         }
-    email_connection_close()
 
     assert results == {"email": 1, "push": 1}
     assert (tmp_path / "mail" / f"{ids['email']}.eml").read_text().count(EMAIL) >= 1  # it was used

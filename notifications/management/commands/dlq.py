@@ -5,8 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from notifications.broker.connection import BROKER_ERRORS
 from notifications.services.dlq import dlq_list, dlq_purge, dlq_replay
-from notifications.services.publisher import PUBLISH_ERRORS
 
 _AGE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -55,7 +55,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             getattr(self, f"_{options['action']}")(options)
-        except PUBLISH_ERRORS as exc:
+        except BROKER_ERRORS as exc:
             raise CommandError(f"the broker is unavailable: {exc}") from exc
 
     def _list(self, options: dict[str, Any]) -> None:

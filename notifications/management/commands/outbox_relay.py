@@ -7,9 +7,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import InterfaceError, OperationalError, close_old_connections
 
+from notifications.channels import CHANNELS, Channel
 from notifications.services.outbox import outbox_relay_once, outbox_sweep_stalled
 from notifications.services.publisher import BatchPublisher, PublishFailed
-from notifier.celery import CHANNELS, queue_name
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ SWEEP_INTERVAL_SECONDS = 5.0
 
 
 def _sweep(publisher: BatchPublisher) -> int:
-    backlog = frozenset(c for c in CHANNELS if publisher.messages_ready(queue_name(c)) > 0)
+    backlog = frozenset(c for c in CHANNELS if publisher.messages_ready(Channel(c).queue) > 0)
     return outbox_sweep_stalled(channels_with_backlog=backlog)
 
 

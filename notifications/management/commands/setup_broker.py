@@ -3,7 +3,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from notifications.services.publisher import PUBLISH_ERRORS
+from notifications.broker.connection import BROKER_ERRORS
 from notifier.celery import topology_declare
 
 
@@ -18,6 +18,6 @@ class Command(BaseCommand):
             names = topology_declare(
                 broker_url=settings.CELERY_BROKER_URL, delivery_limit=settings.BROKER_DELIVERY_LIMIT
             )
-        except PUBLISH_ERRORS as exc:
+        except BROKER_ERRORS as exc:
             raise CommandError(f"could not declare the broker topology: {exc}") from exc
         self.stdout.write(self.style.SUCCESS("broker ready: " + ", ".join(names)))

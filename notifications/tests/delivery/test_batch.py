@@ -9,8 +9,6 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from notifications.channels.breakers import breaker_get
-from notifications.channels.email import email_connection_close
 from notifications.delivery import delivery_batch_send
 from notifications.models import (
     AttemptOutcome,
@@ -19,28 +17,30 @@ from notifications.models import (
     NotificationStatus,
     OutboxEntry,
 )
+from notifications.providers.breakers import breaker_get
+from notifications.providers.registry import provider_for
 from notifications.tests.factories import NotificationFactory
 from users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def smtp(smtp_server, settings):
+@pytest.fixture(params=["pipelining", "one command at a time"])
+def smtp(request, smtp_server, settings):
+    """The SMTP provider against a real SMTP server, which offers PIPELINING or not."""
     smtp_server.handler.reset()
+    smtp_server.handler.pipelining = request.param == "pipelining"
     if smtp_server.controller is None:
         smtp_server.start()
-    email_connection_close()
     with override_settings(
-        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
-        EMAIL_HOST="127.0.0.1",
-        EMAIL_PORT=smtp_server.port,
-        EMAIL_USE_TLS=False,
-        EMAIL_TIMEOUT=5,
+        EMAIL_PROVIDERS=["notifications.providers.smtp.SmtpProvider"],
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=smtp_server.port,
+        SMTP_USE_TLS=False,
+        SMTP_TIMEOUT_SECONDS=5,
         DELIVERY_MAX_RETRIES=2,
     ):
         yield smtp_server
-    email_connection_close()
 
 
 def _queued(count: int, email_template, **fields) -> list[Notification]:
@@ -65,6 +65,35 @@ def test_a_batch_sends_each_once_and_records_each(smtp, email_template):
         assert notification.attempts == 1
         assert [a.outcome for a in notification.delivery_attempts.all()] == [AttemptOutcome.SENT]
         assert len(smtp.handler.messages_for(str(notification.id))) == 1
+
+
+def test_several_smtp_connections_share_a_batch_and_each_send_is_recorded(smtp, email_template):
+    batch = _queued(7, email_template)
+
+    with override_settings(SMTP_CONNECTIONS=3):
+        report = delivery_batch_send(notification_ids=_ids(batch), channel="email", worker="w:1")
+
+    assert (report.sent, report.failed, report.deferred) == (7, [], 0)
+    assert len(set(smtp.handler.peers)) == 3  # three kept connections carried the batch
+    for notification in batch:
+        notification.refresh_from_db()
+        assert notification.status == NotificationStatus.SENT
+        assert len(smtp.handler.messages_for(str(notification.id))) == 1
+
+
+def test_a_connection_the_server_closed_meanwhile_is_reopened_without_losing_the_message(
+    smtp, email_template
+):
+    first, second = _queued(1, email_template), _queued(1, email_template)
+    delivery_batch_send(notification_ids=_ids(first), channel="email", worker="w:1")
+    # The server ends the kept connection while it is idle (a restart, an idle timeout).
+    provider = provider_for("email").provider
+    provider._backends[0].connection.sock.close()
+
+    report = delivery_batch_send(notification_ids=_ids(second), channel="email", worker="w:1")
+
+    assert report.sent == 1
+    assert len(smtp.handler.messages_for(str(second[0].id))) == 1
 
 
 def test_sent_missing_and_wrong_channel_ids_are_left_alone(smtp, email_template):
@@ -157,7 +186,7 @@ def test_a_permanent_failure_fails_only_its_notification(smtp, email_template):
 
 def test_an_open_breaker_defers_the_batch_without_spending_its_budget(smtp, email_template):
     batch = _queued(3, email_template)
-    breaker = breaker_get("email")
+    breaker = breaker_get(provider_for("email").breaker_name)
     breaker.open()
     try:
         report = delivery_batch_send(notification_ids=_ids(batch), channel="email", worker="w")

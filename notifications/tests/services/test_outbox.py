@@ -11,12 +11,12 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from notifications.channels import Channel
 from notifications.models import Notification, NotificationStatus, OutboxEntry
 from notifications.services.outbox import outbox_defer, outbox_relay_once, outbox_sweep_stalled
 from notifications.services.publisher import BatchPublisher
 from notifications.tests.conftest import purge_queues
 from notifications.tests.factories import NotificationFactory
-from notifier.celery import queue_name
 from users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +33,7 @@ def _messages(channel: str) -> list[list[str]]:
     """The id batches waiting in a channel's queue, taken off it."""
     batches = []
     with kombu.Connection(settings.CELERY_BROKER_URL) as conn:
-        queue = kombu.Queue(queue_name(channel), channel=conn.channel(), no_declare=True)
+        queue = kombu.Queue(Channel(channel).queue, channel=conn.channel(), no_declare=True)
         while (message := queue.get(no_ack=True, accept=["json"])) is not None:
             body = message.body if isinstance(message.body, (bytes, str)) else json.dumps(message.body)
             batches.append(json.loads(body)[0][0])

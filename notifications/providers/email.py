@@ -1,51 +1,19 @@
-"""Email through Django's email backend: SMTP, any django-anymail provider, or the file outbox.
+"""What the email providers share: the message as Django builds it (headers checked for injection, MIME
+parts, a deterministic Message-ID), and how a provider's exceptions map to delivery errors."""
 
-The backend is chosen by EMAIL_BACKEND; one connection is kept open per worker process and reopened
-after an error, so SMTP does not pay a handshake per message.
-"""
-
-import logging
 import smtplib
 import socket
-import threading
 from email.utils import parseaddr
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
-from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail import EmailMultiAlternatives
 
-from notifications.channels.base import (
+from notifications.providers.base import (
     OutgoingEmail,
     PermanentDeliveryError,
     RecipientDeferredError,
     TransientDeliveryError,
 )
-
-logger = logging.getLogger(__name__)
-
-_lock = threading.Lock()
-_connection: BaseEmailBackend | None = None
-
-
-def _connection_get() -> tuple[BaseEmailBackend, bool]:
-    """The process's open connection, and whether it was opened just now."""
-    global _connection
-    if _connection is not None:
-        return _connection, False
-    connection = get_connection(fail_silently=False)
-    connection.open()
-    _connection = connection
-    return connection, True
-
-
-def email_connection_close() -> None:
-    global _connection
-    if _connection is not None:
-        try:
-            _connection.close()
-        except (smtplib.SMTPException, OSError):
-            logger.debug("closing a broken email connection failed", exc_info=True)
-        _connection = None
 
 
 def message_id_for(notification_id: str) -> str:
@@ -54,7 +22,7 @@ def message_id_for(notification_id: str) -> str:
     return f"<{notification_id}@{domain}>"
 
 
-def _build(message: OutgoingEmail) -> EmailMultiAlternatives:
+def email_build(message: OutgoingEmail) -> EmailMultiAlternatives:
     email = EmailMultiAlternatives(
         subject=message.subject,
         body=message.body,
@@ -71,7 +39,7 @@ def _build(message: OutgoingEmail) -> EmailMultiAlternatives:
     return email
 
 
-def _classify(exc: Exception) -> Exception:
+def email_error_classify(exc: Exception) -> TransientDeliveryError | PermanentDeliveryError:
     """Maps a provider exception to a transient or a permanent delivery error."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in exc.recipients.values()]
@@ -98,35 +66,10 @@ def _classify(exc: Exception) -> Exception:
 
 
 # Failures of the transport itself: the message may be retried.
-_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (smtplib.SMTPException, OSError, socket.timeout)
+EMAIL_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (smtplib.SMTPException, OSError, socket.timeout)
 try:
     from anymail.exceptions import AnymailError
 
-    _TRANSPORT_ERRORS += (AnymailError,)
+    EMAIL_TRANSPORT_ERRORS += (AnymailError,)
 except ImportError:  # pragma: no cover
     pass
-
-
-def email_send(*, message: OutgoingEmail) -> str:
-    """Sends one email; returns the provider's message id. Raises Transient/PermanentDeliveryError."""
-    email = _build(message)
-    with _lock:
-        for attempt in (1, 2):
-            try:
-                connection, fresh = _connection_get()
-                sent = connection.send_messages([email])
-            except smtplib.SMTPServerDisconnected as exc:
-                email_connection_close()
-                # A kept connection the server closed while idle: nothing was sent, reconnect once.
-                if attempt == 1 and not fresh:
-                    continue
-                raise _classify(exc) from exc
-            except _TRANSPORT_ERRORS as exc:
-                email_connection_close()
-                raise _classify(exc) from exc
-            if not sent:
-                raise TransientDeliveryError("the email backend reported nothing sent")
-            break
-    status = getattr(email, "anymail_status", None)
-    provider_id = getattr(status, "message_id", None) if status is not None else None
-    return str(provider_id or email.extra_headers["Message-ID"])

@@ -1,4 +1,5 @@
-"""Circuit breakers around the providers; their state lives in Redis, shared by every worker process."""
+"""Circuit breakers, one per provider (named `<channel>.<provider>`, e.g. `email.smtp`); their state lives
+in Redis, shared by every worker process."""
 
 import time
 from datetime import UTC, datetime, timedelta
@@ -8,7 +9,7 @@ import pybreaker
 from django.conf import settings
 from django_redis import get_redis_connection
 
-from notifications.channels.base import PermanentDeliveryError, RecipientDeferredError
+from notifications.providers.base import PermanentDeliveryError, RecipientDeferredError
 
 # How long a process trusts the breaker state it last read from Redis. Every delivery consults the
 # breaker several times; a change made by another process is seen within this delay.
@@ -55,14 +56,18 @@ class SharedCircuitStorage(pybreaker.CircuitRedisStorage):
             self._counter_dirty = False
 
 
-@cache
+_storages: dict[str, SharedCircuitStorage] = {}
+
+
 def _storage(name: str) -> SharedCircuitStorage:
-    return SharedCircuitStorage(name)
+    if name not in _storages:
+        _storages[name] = SharedCircuitStorage(name)
+    return _storages[name]
 
 
 @cache
 def breaker_get(name: str) -> pybreaker.CircuitBreaker:
-    """One breaker per provider kind. Errors about one recipient (refused, or deferred) do not count
+    """One breaker per provider. Errors about one recipient (refused, or deferred) do not count
     against it: they say nothing about the provider's health."""
     return pybreaker.CircuitBreaker(
         fail_max=settings.BREAKER_FAIL_MAX,
@@ -95,7 +100,6 @@ def breaker_state(name: str) -> str:
 
 def breaker_cached_states_forget() -> None:
     """Drops this process's cached breaker states (e.g. after Redis was flushed)."""
-    for name in ("email", "push"):
-        storage = _storage(name)
+    for storage in _storages.values():
         storage._cached_state = None
         storage._counter_dirty = True

@@ -1,6 +1,6 @@
 """What channel adapters raise: reasons are stored and logged, so they never carry an address."""
 
-from notifications.channels.base import PermanentDeliveryError, TransientDeliveryError
+from notifications.providers.base import PermanentDeliveryError, TransientDeliveryError
 
 
 def test_a_refusal_quoting_the_recipient_is_stored_without_the_address():

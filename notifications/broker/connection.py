@@ -1,0 +1,28 @@
+"""One way to open a broker connection, and one tuple of the errors talking to the broker raises.
+
+Every connection the application opens itself (the publisher of the relay and the workers, readiness,
+metrics, the DLQ tools) comes from here, with its reads and writes bounded: a broker in a memory alarm
+stops reading from publishers, and nothing may block forever on it. CELERY_BROKER_URL may list several
+URLs separated by `;`; kombu tries them in turn.
+"""
+
+import amqp.exceptions
+import kombu
+import kombu.exceptions
+from django.conf import settings
+
+BROKER_ERRORS: tuple[type[Exception], ...] = (
+    kombu.exceptions.KombuError,
+    amqp.exceptions.AMQPError,
+    OSError,
+)
+
+
+def broker_connection(*, timeout: float, connect_timeout: float | None = None) -> kombu.Connection:
+    """A connection to the broker, not yet connected; reads and writes time out after `timeout` seconds,
+    connecting after `connect_timeout` (default: the same)."""
+    return kombu.Connection(
+        settings.CELERY_BROKER_URL,
+        connect_timeout=timeout if connect_timeout is None else connect_timeout,
+        transport_options={"read_timeout": timeout, "write_timeout": timeout},
+    )
