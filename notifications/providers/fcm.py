@@ -37,6 +37,23 @@ def _retry_after(exc: Exception) -> float | None:
         return None
 
 
+def fcm_pool_widen(app, endpoint: str) -> None:  # type: ignore[no-untyped-def]
+    """`send_each` sends each message from a thread of its own. For fcm.googleapis.com the SDK mounts a
+    pool of 100 connections; any other endpoint (FCM_ENDPOINT) would get requests' default pool of 10,
+    which discards a connection (and opens a new one) for most messages of a large call. The same pool is
+    mounted for the configured endpoint, as the SDK does for its own."""
+    import requests
+    from firebase_admin import _http_client, messaging
+
+    endpoint = endpoint.rstrip("/") + "/"
+    if endpoint.startswith("https://fcm.googleapis.com/"):
+        return
+    adapter = requests.adapters.HTTPAdapter(
+        pool_connections=100, pool_maxsize=100, max_retries=_http_client.DEFAULT_RETRY_CONFIG
+    )
+    messaging._get_messaging_service(app)._client.session.mount(endpoint, adapter)
+
+
 class FirebasePushProvider:
     name = "fcm"
     APP_NAME = "notifier"
@@ -59,25 +76,8 @@ class FirebasePushProvider:
                 self._app = firebase_admin.initialize_app(
                     cred, {"httpTimeout": settings.FCM_TIMEOUT_SECONDS}, name=self.APP_NAME
                 )
-                self._pool_widen(self._app)
+                fcm_pool_widen(self._app, settings.FCM_ENDPOINT)
             return self._app
-
-    @staticmethod
-    def _pool_widen(app):  # type: ignore[no-untyped-def]
-        """`send_each` sends each message from a thread of its own. For fcm.googleapis.com the SDK mounts
-        a pool of 100 connections; any other FCM_ENDPOINT would get requests' default pool of 10, which
-        discards a connection (and opens a new one) for most messages of a large call. The same pool is
-        mounted for the configured endpoint, as the SDK does for its own."""
-        import requests
-        from firebase_admin import _http_client, messaging
-
-        endpoint = settings.FCM_ENDPOINT.rstrip("/") + "/"
-        if endpoint.startswith("https://fcm.googleapis.com/"):
-            return
-        adapter = requests.adapters.HTTPAdapter(
-            pool_connections=100, pool_maxsize=100, max_retries=_http_client.DEFAULT_RETRY_CONFIG
-        )
-        messaging._get_messaging_service(app)._client.session.mount(endpoint, adapter)
 
     @staticmethod
     def _message(push: OutgoingPush):  # type: ignore[no-untyped-def]
