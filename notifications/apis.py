@@ -1,10 +1,13 @@
 """The notification API: accept, follow, and provider status callbacks."""
 
+from collections import Counter
+from dataclasses import asdict
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, status
+from rest_framework import exceptions, generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,16 +17,19 @@ from notifications.models import Notification
 from notifications.selectors import notification_get, notification_queryset
 from notifications.serializers import (
     NotificationAcceptedSerializer,
+    NotificationBatchItemSerializer,
+    NotificationBatchSerializer,
     NotificationCreateSerializer,
     NotificationDetailSerializer,
     NotificationSerializer,
     StatusCallbackSerializer,
 )
 from notifications.services.accept import notification_accept
+from notifications.services.accept_batch import notifications_accept_batch
 from notifications.services.status import notification_status_update
 from notifier.api.errors import ApplicationError
 from notifier.api.permissions import IsAuthenticatedCaller, IsServiceOrStaff, is_privileged, is_service
-from notifier.api.throttling import NotificationSendThrottle
+from notifier.api.throttling import NotificationSendThrottle, send_rate_retry_after
 
 
 def caller_of(request: Request) -> str:
@@ -89,6 +95,68 @@ class NotificationListCreateApi(generics.ListAPIView):
         )
         if not result.created:
             response.envelope_message = "Already accepted"  # type: ignore[attr-defined]
+        return response
+
+
+BATCH_META = {
+    "type": "object",
+    "description": "How many items got each answer.",
+    "properties": {
+        name: {"type": "integer"} for name in ("total", "accepted", "repeated", "conflicts", "invalid")
+    },
+    "required": ["total", "accepted", "repeated", "conflicts", "invalid"],
+}
+
+
+class NotificationBatchApi(APIView):
+    """POST /api/v1/notifications/batch: many single sends in one request, one result per item."""
+
+    permission_classes = [IsServiceOrStaff]
+
+    @extend_schema(
+        summary="Send many notifications in one request: one result per item, in order",
+        description=(
+            "Each item is exactly a single send's body, with its own `request_id` and the single send's "
+            "idempotency rules. Valid items are accepted even when others are invalid; an item is never "
+            "half written. The rate limit counts the items. A request_id repeated within the request: "
+            "the first item decides, the later ones are its repeats."
+        ),
+        tags=["notifications"],
+        request=NotificationBatchSerializer,
+        responses={
+            200: NotificationBatchItemSerializer(many=True),
+            413: OpenApiResponse(description="More than NOTIFICATION_BATCH_MAX items, or too large a body"),
+            429: OpenApiResponse(description="Over NOTIFICATION_RATE_LIMIT_PER_MINUTE; see Retry-After"),
+        },
+        extensions={"x-envelope-meta": BATCH_META},
+    )
+    def post(self, request: Request) -> Response:
+        envelope = NotificationBatchSerializer(data=request.data)
+        envelope.is_valid(raise_exception=True)
+        bodies = envelope.validated_data["notifications"]
+        if len(bodies) > settings.NOTIFICATION_BATCH_MAX:
+            raise ApplicationError(
+                f"At most {settings.NOTIFICATION_BATCH_MAX} notifications per request.",
+                code="payload_too_large",
+                status=413,
+            )
+        retry_after = send_rate_retry_after(request, amount=len(bodies))
+        if retry_after is not None:
+            raise exceptions.Throttled(wait=retry_after)
+        results = notifications_accept_batch(
+            caller=caller_of(request),
+            bodies=bodies,
+            correlation_id=getattr(request._request, "correlation_id", ""),
+        )
+        counts = Counter(
+            {202: "accepted", 200: "repeated", 409: "conflicts"}.get(r.http_status, "invalid")
+            for r in results
+        )
+        response = Response([asdict(result) for result in results])
+        response.envelope_meta = {  # type: ignore[attr-defined]
+            "total": len(results),
+            **{name: counts[name] for name in ("accepted", "repeated", "conflicts", "invalid")},
+        }
         return response
 
 

@@ -81,9 +81,9 @@ WORKER_TASK_DURATION = Histogram(
 BREAKER_STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 
 
-def notification_accepted(*, channel: str, status: str) -> None:
-    """A new notification was written (status: queued, pending when the broker did not confirm, skipped)."""
-    NOTIFICATIONS_ACCEPTED.labels(channel=channel, status=status).inc()
+def notification_accepted(*, channel: str, status: str, amount: int = 1) -> None:
+    """New notifications were written (status: pending, or skipped)."""
+    NOTIFICATIONS_ACCEPTED.labels(channel=channel, status=status).inc(amount)
 
 
 def delivery_finished(*, channel: str, status: str, latency_seconds: float | None = None) -> None:

@@ -23,6 +23,34 @@ class NotificationCreateSerializer(serializers.Serializer):
         return value
 
 
+class NotificationBatchSerializer(serializers.Serializer):
+    """The batch envelope. Its items are validated one by one, each exactly as a single send's body
+    (NotificationCreate), so that one invalid item does not refuse the others."""
+
+    notifications = serializers.ListField(
+        child=serializers.DictField(),
+        min_length=1,
+        help_text="Up to NOTIFICATION_BATCH_MAX (1,000) single sends' bodies (see NotificationCreate), "
+        "each with its own request_id.",
+    )
+
+
+class NotificationBatchItemSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The item's place in the request, from 0.")
+    request_id = serializers.CharField(allow_null=True)
+    notification_id = serializers.UUIDField(allow_null=True)
+    status = serializers.ChoiceField(choices=NotificationStatus.choices, allow_null=True)
+    http_status = serializers.IntegerField(
+        help_text="What a single send of this item would have answered: 202 accepted, 200 a repeat, "
+        "409 a request_id used with a different body, 400 invalid."
+    )
+    error = serializers.CharField(allow_null=True, help_text="The error code when refused, else null.")
+    message = serializers.CharField()
+    data = serializers.DictField(  # type: ignore[assignment]
+        allow_null=True, help_text="Field errors, or the conflicting notification."
+    )
+
+
 class NotificationAcceptedSerializer(serializers.Serializer):
     notification_id = serializers.UUIDField()
     request_id = serializers.CharField()

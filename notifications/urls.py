@@ -6,6 +6,7 @@ from notifications import apis
 
 urlpatterns = [
     path("notifications/", apis.NotificationListCreateApi.as_view(), name="notification-list"),
+    path("notifications/batch", apis.NotificationBatchApi.as_view(), name="notification-batch"),
     path(
         "notifications/<str:notification_id>",
         apis.NotificationDetailApi.as_view(),

@@ -49,12 +49,15 @@ def child_exit(server: Any, worker: Any) -> None:
 # The API cannot ask gunicorn for that through WSGI (Connection is hop-by-hop), so the request is marked
 # here, from the same setting the API checks.
 _MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
+_BATCH_MAX_BODY_BYTES = env.int("API_BATCH_MAX_BODY_BYTES", default=4 * 1024 * 1024)
+_BATCH_PATH = "/api/v1/notifications/batch"
 
 
 def pre_request(worker: Any, req: Any) -> None:
     headers = {name: value for name, value in req.headers}
     try:
-        too_large = int(headers.get("CONTENT-LENGTH") or 0) > _MAX_BODY_BYTES
+        limit = _BATCH_MAX_BODY_BYTES if req.path.rstrip("/") == _BATCH_PATH else _MAX_BODY_BYTES
+        too_large = int(headers.get("CONTENT-LENGTH") or 0) > limit
     except ValueError:
         too_large = True
     if too_large or "chunked" in headers.get("TRANSFER-ENCODING", "").lower():

@@ -8,7 +8,7 @@ writes (create a version, activate) are for API keys and staff. Anonymous caller
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
 from rest_framework import status
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
@@ -100,7 +100,12 @@ class TemplateDetailApi(APIView):
         tags=TAGS,
         summary="A template code with all its language and type variants",
         parameters=[TemplateVariantFilterSerializer],
-        responses=TemplateDetailOutputSerializer,
+        responses={
+            200: TemplateDetailOutputSerializer,
+            405: OpenApiResponse(
+                description="The code is `render`, a reserved code: `/templates/render` takes POST only"
+            ),
+        },
     )
     def get(self, request: Request, code: str) -> Response:
         filters = _query(TemplateVariantFilterSerializer, request)

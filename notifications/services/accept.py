@@ -31,12 +31,26 @@ class AcceptResult:
     created: bool
 
 
-def _request_hash(fields: dict[str, Any]) -> str:
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+def request_hash_of(fields: dict[str, Any]) -> str:
+    """What makes two sends the same request: a single send's validated fields, request_id aside."""
+    canonical = json.dumps(
+        {
+            "notification_type": fields["notification_type"],
+            "user_id": str(fields["user_id"]),
+            "template_code": fields["template_code"],
+            "variables": fields["variables"],
+            "priority": fields["priority"],
+            "language": fields.get("language") or "",
+            "metadata": fields.get("metadata") or {},
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _idempotency_key(caller: str, request_id: str) -> str:
+def idempotency_key(caller: str, request_id: str) -> str:
     digest = hashlib.sha256(f"{caller}\x00{request_id}".encode()).hexdigest()
     return f"idempotency:{digest}"
 
@@ -101,18 +115,18 @@ def notification_accept(
     correlation_id: str = "",
 ) -> AcceptResult:
     metadata = metadata or {}
-    request_hash = _request_hash(
+    request_hash = request_hash_of(
         {
             "notification_type": notification_type,
-            "user_id": str(user_id),
+            "user_id": user_id,
             "template_code": template_code,
             "variables": variables,
             "priority": priority,
-            "language": language or "",
+            "language": language,
             "metadata": metadata,
         }
     )
-    key = _idempotency_key(caller, request_id)
+    key = idempotency_key(caller, request_id)
     repeat = _cached_repeat(key, request_hash)
     if repeat is not None:
         return repeat

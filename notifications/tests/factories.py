@@ -1,3 +1,6 @@
+import uuid
+from typing import Any
+
 import factory
 from factory.django import DjangoModelFactory
 
@@ -18,3 +21,16 @@ class NotificationFactory(DjangoModelFactory):
     notification_type = "email"
     template_code = "welcome"
     status = NotificationStatus.SENT
+
+
+def send_body(user: Any, **overrides: Any) -> dict[str, Any]:
+    """A single send's body: the `welcome` email template's variables, a new request_id."""
+    body = {
+        "notification_type": "email",
+        "user_id": str(user.id),
+        "template_code": "welcome",
+        "variables": {"name": "Ada", "code": "7"},
+        "request_id": f"req-{uuid.uuid4()}",
+    }
+    body.update(overrides)
+    return body

@@ -7,27 +7,15 @@ import pytest
 from django.utils import timezone
 
 from notifications.models import DeliveryAttempt, Notification, NotificationStatus, OutboxEntry
-from notifications.tests.factories import NotificationFactory
+from notifications.tests.factories import NotificationFactory, send_body
 from users.tests.factories import UserFactory
 
 URL = "/api/v1/notifications/"
 
 
-def _body(user, **overrides):
-    body = {
-        "notification_type": "email",
-        "user_id": str(user.id),
-        "template_code": "welcome",
-        "variables": {"name": "Ada", "code": "7"},
-        "request_id": f"req-{uuid.uuid4()}",
-    }
-    body.update(overrides)
-    return body
-
-
 @pytest.mark.django_db
 def test_post_answers_202_in_the_envelope(service_client, user, email_template):
-    response = service_client.post(URL, _body(user, request_id="r-1", priority=9), format="json")
+    response = service_client.post(URL, send_body(user, request_id="r-1", priority=9), format="json")
 
     body = response.json()
     assert response.status_code == 202
@@ -40,8 +28,8 @@ def test_post_answers_202_in_the_envelope(service_client, user, email_template):
 
 @pytest.mark.django_db
 def test_a_repeat_answers_200_with_the_same_notification(service_client, user, email_template):
-    first = service_client.post(URL, _body(user, request_id="r-2"), format="json")
-    second = service_client.post(URL, _body(user, request_id="r-2"), format="json")
+    first = service_client.post(URL, send_body(user, request_id="r-2"), format="json")
+    second = service_client.post(URL, send_body(user, request_id="r-2"), format="json")
 
     assert second.status_code == 200
     assert second.json()["data"]["notification_id"] == first.json()["data"]["notification_id"]
@@ -49,9 +37,9 @@ def test_a_repeat_answers_200_with_the_same_notification(service_client, user, e
 
 @pytest.mark.django_db
 def test_the_same_request_id_with_another_body_is_409(service_client, user, email_template):
-    service_client.post(URL, _body(user, request_id="r-3"), format="json")
+    service_client.post(URL, send_body(user, request_id="r-3"), format="json")
 
-    response = service_client.post(URL, _body(user, request_id="r-3", priority=2), format="json")
+    response = service_client.post(URL, send_body(user, request_id="r-3", priority=2), format="json")
 
     assert response.status_code == 409
     assert response.json()["error"] == "idempotency_conflict"
@@ -81,7 +69,7 @@ def test_the_same_request_id_with_another_body_is_409(service_client, user, emai
 def test_bad_input_is_a_400_with_field_errors_and_writes_nothing(
     service_client, user, email_template, overrides, field
 ):
-    response = service_client.post(URL, _body(user, **overrides), format="json")
+    response = service_client.post(URL, send_body(user, **overrides), format="json")
 
     assert response.status_code == 400
     assert response.json()["error"] == "validation_error"
@@ -99,8 +87,8 @@ def test_a_body_that_is_not_an_object_is_a_400(service_client):
 
 @pytest.mark.django_db
 def test_unknown_user_or_template_is_a_400(service_client, user, email_template):
-    unknown_user = service_client.post(URL, _body(user, user_id=str(uuid.uuid4())), format="json")
-    unknown_template = service_client.post(URL, _body(user, template_code="nope"), format="json")
+    unknown_user = service_client.post(URL, send_body(user, user_id=str(uuid.uuid4())), format="json")
+    unknown_template = service_client.post(URL, send_body(user, template_code="nope"), format="json")
 
     assert unknown_user.status_code == 400
     assert "user_id" in unknown_user.json()["data"]
@@ -117,7 +105,7 @@ def test_unknown_user_or_template_is_a_400(service_client, user, email_template)
 def test_who_may_send(request, caller, expected, user, email_template):
     client = request.getfixturevalue(caller)
 
-    response = client.post(URL, _body(user), format="json")
+    response = client.post(URL, send_body(user), format="json")
 
     assert response.status_code == expected
     assert Notification.objects.count() == (1 if expected == 202 else 0)
@@ -319,7 +307,7 @@ def test_sending_works_with_redis_down_and_postgresql_still_refuses_duplicates(
     service_client, user, email_template, settings
 ):
     settings.CACHES = REDIS_DOWN
-    body = _body(user, request_id="redis-down")
+    body = send_body(user, request_id="redis-down")
 
     first = service_client.post(URL, body, format="json")
     second = service_client.post(URL, body, format="json")

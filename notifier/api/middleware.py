@@ -29,8 +29,19 @@ class CorrelationIdMiddleware:
         return response
 
 
+# The one route whose bodies may reach API_BATCH_MAX_BODY_BYTES (gunicorn_conf.py names it too).
+BATCH_PATH = "/api/v1/notifications/batch"
+
+
+def body_limit_for(path: str) -> int:
+    return (
+        settings.API_BATCH_MAX_BODY_BYTES if path.rstrip("/") == BATCH_PATH else settings.API_MAX_BODY_BYTES
+    )
+
+
 class RequestSizeLimitMiddleware:
-    """Refuses bodies over API_MAX_BODY_BYTES with 413 before anything reads them."""
+    """Refuses bodies over API_MAX_BODY_BYTES (API_BATCH_MAX_BODY_BYTES for the batch send) with 413
+    before anything reads them."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -47,11 +58,12 @@ class RequestSizeLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = -1
-        if length < 0 or length > settings.API_MAX_BODY_BYTES:
+        limit = body_limit_for(request.path)
+        if length < 0 or length > limit:
             return _refusal(
                 status=413 if length > 0 else 400,
                 error="payload_too_large" if length > 0 else "invalid_content_length",
-                message=f"Request bodies are limited to {settings.API_MAX_BODY_BYTES} bytes.",
+                message=f"Request bodies are limited to {limit} bytes.",
             )
         return self.get_response(request)
 

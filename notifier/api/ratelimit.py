@@ -12,12 +12,12 @@ class RateLimitResult:
     retry_after: int
 
 
-def rate_limit_hit(*, key: str, limit: int, window_seconds: int) -> RateLimitResult:
-    """Counts one hit against `key`; the first hit of a window starts its expiry."""
+def rate_limit_hit(*, key: str, limit: int, window_seconds: int, amount: int = 1) -> RateLimitResult:
+    """Counts `amount` hits against `key`; the first hit of a window starts its expiry."""
     redis = get_redis_connection("default")
     full_key = f"notifier:ratelimit:{key}"
     pipe = redis.pipeline()
-    pipe.incr(full_key)
+    pipe.incrby(full_key, amount)
     pipe.expire(full_key, window_seconds, nx=True)
     pipe.ttl(full_key)
     count, _, ttl = pipe.execute()

@@ -28,8 +28,10 @@ ERROR_ENVELOPE = {
 }
 
 
-def _success_envelope(data_schema: dict[str, Any]) -> dict[str, Any]:
+def _success_envelope(data_schema: dict[str, Any], meta: dict[str, Any] | None = None) -> dict[str, Any]:
     is_list = data_schema.get("type") == "array"
+    if meta is None:
+        meta = PAGINATION_META if is_list else {"nullable": True}
     return {
         "type": "object",
         "properties": {
@@ -37,7 +39,7 @@ def _success_envelope(data_schema: dict[str, Any]) -> dict[str, Any]:
             "data": data_schema,
             "error": {"type": "string", "nullable": True},
             "message": {"type": "string"},
-            "meta": PAGINATION_META if is_list else {"nullable": True},
+            "meta": meta,
         },
         "required": ["success", "data", "error", "message", "meta"],
     }
@@ -85,6 +87,8 @@ def envelope_postprocessing_hook(result: dict[str, Any], generator: Any, **kwarg
         for operation in path_item.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            # An operation whose list answer is not paginated says what its meta is instead.
+            meta = operation.pop("x-envelope-meta", None)
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "query" and parameter.get("name") in PAGE_PARAMETERS:
                     parameter["schema"] = {"type": "integer", "minimum": 1}
@@ -103,7 +107,7 @@ def envelope_postprocessing_hook(result: dict[str, Any], generator: Any, **kwarg
                 else:
                     content = response.get("content", {}).get("application/json")
                     if content is not None:
-                        content["schema"] = _success_envelope(content.get("schema", {}))
+                        content["schema"] = _success_envelope(content.get("schema", {}), meta)
                 headers = response.setdefault("headers", {})
                 headers.update(CORRELATION_HEADER)
                 if str(code) == "429":

@@ -30,6 +30,21 @@ def send_rate_key(request: Request) -> str | None:
     return None
 
 
+def send_rate_retry_after(request: Request, *, amount: int) -> int | None:
+    """Counts `amount` sends against the caller's limit; None when they are allowed, else the seconds
+    until the window ends."""
+    limit = settings.NOTIFICATION_RATE_LIMIT_PER_MINUTE
+    key = send_rate_key(request)
+    if limit <= 0 or key is None:
+        return None
+    try:
+        result = rate_limit_hit(key=key, limit=limit, window_seconds=WINDOW_SECONDS, amount=amount)
+    except CACHE_ERRORS as exc:
+        logger.warning("send rate limit unavailable; allowing the request", extra={"error": repr(exc)})
+        return None
+    return None if result.allowed else result.retry_after
+
+
 class NotificationSendThrottle(BaseThrottle):
     """At most NOTIFICATION_RATE_LIMIT_PER_MINUTE sends per caller per minute (0: no limit).
 
@@ -42,19 +57,10 @@ class NotificationSendThrottle(BaseThrottle):
         self.retry_after: int | None = None
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        limit = settings.NOTIFICATION_RATE_LIMIT_PER_MINUTE
-        key = send_rate_key(request)
-        if limit <= 0 or key is None or request.method in ("GET", "HEAD", "OPTIONS"):
+        if request.method in ("GET", "HEAD", "OPTIONS"):
             return True
-        try:
-            result = rate_limit_hit(key=key, limit=limit, window_seconds=WINDOW_SECONDS)
-        except CACHE_ERRORS as exc:
-            logger.warning("send rate limit unavailable; allowing the request", extra={"error": repr(exc)})
-            return True
-        if result.allowed:
-            return True
-        self.retry_after = result.retry_after
-        return False
+        self.retry_after = send_rate_retry_after(request, amount=1)
+        return self.retry_after is None
 
     def wait(self) -> float | None:
         return self.retry_after

@@ -24,7 +24,10 @@ REST_FRAMEWORK = {
 PAGINATION_MAX_LIMIT = env.int("PAGINATION_MAX_LIMIT", default=100)
 # Bodies larger than this are refused with 413 before any parsing.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# POST /notifications/batch carries up to NOTIFICATION_BATCH_MAX single sends: its bodies may be larger.
+API_BATCH_MAX_BODY_BYTES = env.int("API_BATCH_MAX_BODY_BYTES", default=4 * 1024 * 1024)
+NOTIFICATION_BATCH_MAX = env.int("NOTIFICATION_BATCH_MAX", default=1000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, API_BATCH_MAX_BODY_BYTES)
 
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
 # A verified key is trusted this long per process without a query; revocation takes effect within it.

@@ -154,6 +154,21 @@ MATRIX: dict[tuple[str, str], Row] = {
             "request_id": f"matrix-{uuid.uuid4().hex}",
         },
     ),
+    ("api/v1/notifications/batch", "post"): Row(
+        (*KEY_OR_STAFF, 200, 200),
+        lambda w: "/api/v1/notifications/batch",
+        lambda w: {
+            "notifications": [
+                {
+                    "notification_type": "email",
+                    "user_id": str(w.owner.id),
+                    "template_code": "welcome",
+                    "variables": {"name": "Ada"},
+                    "request_id": f"matrix-{uuid.uuid4().hex}",
+                }
+            ]
+        },
+    ),
     ("api/v1/notifications/<str:notification_id>", "get"): Row(
         OWNER_KEY_STAFF_200, lambda w: f"/api/v1/notifications/{w.notification.id}"
     ),
