@@ -1,6 +1,8 @@
--- wrk script: POST /api/v1/notifications/ with a unique request_id per request (or GET with "get"),
--- and a JSON summary line at the end: requests, errors, latency percentiles in microseconds.
--- Arguments after "--": mode (get|post), channel, template, comma-separated user ids, run prefix.
+-- wrk script: POST /api/v1/notifications/ with a unique request_id per request (or GET with "get",
+-- or POST /api/v1/notifications/batch with "batch": that many items per request, each its own
+-- request_id), and a JSON summary line at the end: requests, errors, latency percentiles in microseconds.
+-- Arguments after "--": mode (get|post|batch), channel, template, comma-separated user ids, run prefix,
+-- items per batch.
 local threads = {}
 local thread_count = 0
 
@@ -17,24 +19,34 @@ function init(args)
   users = {}
   for user in string.gmatch(args[4] or "", "[^,]+") do table.insert(users, user) end
   prefix = (args[5] or "run") .. "-" .. thread_id
+  batch_size = tonumber(args[6] or "100")
   counter = 0
   non2xx = 0
+end
+
+local function item()
+  counter = counter + 1
+  local user = users[(counter % #users) + 1]
+  return string.format(
+    '{"notification_type":"%s","user_id":"%s","template_code":"%s",' ..
+    '"variables":{"name":"Ada","code":"%d","title":"Alert","message":"Disk %d%% full"},"request_id":"%s-%d"}',
+    channel, user, template, counter, counter % 100, prefix, counter)
 end
 
 function request()
   if mode == "get" then
     return wrk.format("GET", "/health")
   end
-  counter = counter + 1
-  local user = users[(counter % #users) + 1]
-  local body = string.format(
-    '{"notification_type":"%s","user_id":"%s","template_code":"%s",' ..
-    '"variables":{"name":"Ada","code":"%d","title":"Alert","message":"Disk %d%% full"},"request_id":"%s-%d"}',
-    channel, user, template, counter, counter % 100, prefix, counter)
   -- wrk.format replaces wrk.headers when given a table: carry the -H headers (the API key) over.
   local headers = {["Content-Type"] = "application/json"}
   for name, value in pairs(wrk.headers) do headers[name] = value end
-  return wrk.format("POST", "/api/v1/notifications/", headers, body)
+  if mode == "batch" then
+    local items = {}
+    for i = 1, batch_size do items[i] = item() end
+    return wrk.format("POST", "/api/v1/notifications/batch", headers,
+      '{"notifications":[' .. table.concat(items, ",") .. ']}')
+  end
+  return wrk.format("POST", "/api/v1/notifications/", headers, item())
 end
 
 function response(status, headers, body)

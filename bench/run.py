@@ -140,7 +140,15 @@ def celery_drain(n: int, env: dict[str, str], concurrency: int) -> dict[str, flo
 
 
 def wrk(
-    mode: str, connections: int, seconds: int, *, users: list[str], channel: str, template: str, tag: str
+    mode: str,
+    connections: int,
+    seconds: int,
+    *,
+    users: list[str],
+    channel: str,
+    template: str,
+    tag: str,
+    batch: int = 100,
 ) -> dict[str, Any]:
     script = ROOT / "bench" / "load.lua"
     cmd = [
@@ -162,6 +170,7 @@ def wrk(
         template,
         ",".join(users),
         f"{tag}-{time.time_ns()}",
+        str(batch),
     ]
     output = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("WRK_JSON "))
@@ -263,6 +272,21 @@ def accept_path(users: list[str], seconds: int) -> dict[str, Any]:
                 "post_to_get_ratio": round(post["requests_per_s"] / max(health["requests_per_s"], 1), 2),
             }
         accept["api_rss_mb"] = rss_mb(running["web"].pid)
+        # Many notifications per request: 100 and 1,000 items, at 4 connections (each request is large).
+        for size in (100, 1000):
+            run = wrk(
+                "batch", 4, seconds, users=users, channel="email", template="bench-email", tag="b", batch=size
+            )
+            accept[f"batch{size}"] = {
+                **run,
+                "items_per_request": size,
+                "notifications_per_s": run["requests_per_s"] * size,
+            }
+        single = accept["c16"]["post_notifications"]["requests_per_s"]
+        for size in (100, 1000):
+            accept[f"batch{size}"]["ratio_to_single_send"] = round(
+                accept[f"batch{size}"]["notifications_per_s"] / max(single, 1), 1
+            )
     purge("email.queue")
     from notifications.models import Notification
 
@@ -706,6 +730,15 @@ def print_table(r: dict[str, Any], written: Path) -> None:
                 f"{t['latency_p50_ms']} / {t['latency_p99_ms']} / {t['latency_max_ms']}",
             ),
             ("trickle: share within 500 ms", t["within_500_ms"]),
+        ]
+    for size in (100, 1000) if "accept" in r else ():
+        b = r["accept"][f"batch{size}"]
+        rows += [
+            (
+                f"POST /notifications/batch, {size} items, 4 conn: notifications/s | p99 ms | errors",
+                f"{b['notifications_per_s']} | {b['p99_ms']} | {b['errors']}",
+            ),
+            (f"batch of {size} / single send (notifications/s)", b["ratio_to_single_send"]),
         ]
     if "accept" in r:
         rows.append(("API resident memory under load (MiB)", r["accept"]["api_rss_mb"]))

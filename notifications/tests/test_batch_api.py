@@ -213,3 +213,20 @@ def test_the_redis_fast_path_learns_the_new_items(service_client, user, email_te
         )
         == result["notification_id"]
     )
+
+
+@pytest.mark.django_db
+def test_a_user_deleted_meanwhile_refuses_only_their_items(service_client, user, email_template, monkeypatch):
+    from notifications.services import accept_batch
+    from users.selectors import user_profiles_get
+
+    gone = UserFactory()
+    profiles = user_profiles_get(user_ids=[user.id, gone.id])
+    gone.delete()  # after the check read the profiles, before the insert
+    monkeypatch.setattr(accept_batch, "user_profiles_get", lambda user_ids: profiles)
+
+    data = _post(service_client, [send_body(user), send_body(gone)]).json()["data"]
+
+    assert [(r["http_status"], r["error"]) for r in data] == [(202, None), (400, "validation_error")]
+    assert Notification.objects.count() == 1
+    assert OutboxEntry.objects.count() == 1
