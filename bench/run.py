@@ -272,10 +272,10 @@ def accept_path(users: list[str], seconds: int) -> dict[str, Any]:
                 "post_to_get_ratio": round(post["requests_per_s"] / max(health["requests_per_s"], 1), 2),
             }
         accept["api_rss_mb"] = rss_mb(running["web"].pid)
-        # Many notifications per request: 100 and 1,000 items, at 4 connections (each request is large).
+        # Many notifications per request: 100 and 1,000 items, at 8 connections (each request is large).
         for size in (100, 1000):
             run = wrk(
-                "batch", 4, seconds, users=users, channel="email", template="bench-email", tag="b", batch=size
+                "batch", 8, seconds, users=users, channel="email", template="bench-email", tag="b", batch=size
             )
             accept[f"batch{size}"] = {
                 **run,
@@ -735,7 +735,7 @@ def print_table(r: dict[str, Any], written: Path) -> None:
         b = r["accept"][f"batch{size}"]
         rows += [
             (
-                f"POST /notifications/batch, {size} items, 4 conn: notifications/s | p99 ms | errors",
+                f"POST /notifications/batch, {size} items, 8 conn: notifications/s | p99 ms | errors",
                 f"{b['notifications_per_s']} | {b['p99_ms']} | {b['errors']}",
             ),
             (f"batch of {size} / single send (notifications/s)", b["ratio_to_single_send"]),

@@ -1,5 +1,6 @@
 """The notification API: accept, follow, and provider status callbacks."""
 
+import threading
 from collections import Counter
 from dataclasses import asdict
 from typing import Any
@@ -30,6 +31,8 @@ from notifications.services.status import notification_status_update
 from notifier.api.errors import ApplicationError
 from notifier.api.permissions import IsAuthenticatedCaller, IsServiceOrStaff, is_privileged, is_service
 from notifier.api.throttling import NotificationSendThrottle, send_rate_retry_after
+
+_validators = threading.local()
 
 
 def caller_of(request: Request) -> str:
@@ -76,21 +79,23 @@ class NotificationListCreateApi(generics.ListAPIView):
         },
     )
     def post(self, request: Request) -> Response:
-        serializer = NotificationCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        # One validator per thread, its fields built once (a serializer per request deep-copies them).
+        validator = getattr(_validators, "create", None)
+        if validator is None:
+            validator = _validators.create = NotificationCreateSerializer()
+        fields = validator.run_validation(request.data)
         result = notification_accept(
             caller=caller_of(request),
             correlation_id=getattr(request._request, "correlation_id", ""),
-            **serializer.validated_data,
+            **fields,
         )
         notification = result.notification
-        data = {
-            "notification_id": notification.id,
-            "request_id": notification.request_id,
-            "status": notification.status,
-        }
         response = Response(
-            NotificationAcceptedSerializer(data).data,
+            {
+                "notification_id": str(notification.id),
+                "request_id": notification.request_id,
+                "status": str(notification.status),
+            },
             status=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK,
         )
         if not result.created:

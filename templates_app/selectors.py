@@ -17,18 +17,21 @@ def _not_found(code: str) -> ApplicationError:
     return ApplicationError(f"No template {code!r} matches.", code="template_not_found", status=404)
 
 
-_GENERATION_KEY = "templates:generation"
+# The cache key of the generation token, for a caller that reads it with other keys in one round trip.
+TEMPLATE_GENERATION_KEY = "templates:generation"
 _RESOLVED_MAX = 2048
 _resolved: dict[tuple[str, str, str, str | None, int | None], TemplateVersion] = {}
 
 
-def _generation() -> str | None:
-    """The current generation token; None when Redis cannot say (then nothing is cached)."""
+def _generation(token: str | None = None) -> str | None:
+    """The current generation token (`token`: as the caller just read it); None when Redis cannot say
+    (then nothing is cached)."""
     try:
-        token = cache.get(_GENERATION_KEY)
         if token is None:
-            cache.add(_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
-            token = cache.get(_GENERATION_KEY)
+            token = cache.get(TEMPLATE_GENERATION_KEY)
+        if token is None:
+            cache.add(TEMPLATE_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+            token = cache.get(TEMPLATE_GENERATION_KEY)
     except CACHE_ERRORS:
         return None
     return token
@@ -38,7 +41,7 @@ def template_cache_invalidate() -> None:
     """Called after every committed template write. A random token (not a counter) stays unique even
     after Redis loses its data, so a process can never mistake an old entry for a current one."""
     try:
-        cache.set(_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
+        cache.set(TEMPLATE_GENERATION_KEY, uuid.uuid4().hex, timeout=None)
     except CACHE_ERRORS:
         # Every process keeps serving its cached answers until Redis is back: say so loudly.
         import logging
@@ -47,10 +50,16 @@ def template_cache_invalidate() -> None:
 
 
 def template_version_resolve(
-    *, code: str, notification_type: str, language: str | None = None, version: int | None = None
+    *,
+    code: str,
+    notification_type: str,
+    language: str | None = None,
+    version: int | None = None,
+    generation: str | None = None,
 ) -> TemplateVersion:
-    """`_template_version_resolve`, answered from this process's cache while no template changed."""
-    generation = _generation()
+    """`_template_version_resolve`, answered from this process's cache while no template changed.
+    `generation`: the token under TEMPLATE_GENERATION_KEY as the caller just read it, saving this read."""
+    generation = _generation(generation)
     if generation is None:
         return _template_version_resolve(
             code=code, notification_type=notification_type, language=language, version=version

@@ -29,8 +29,13 @@ class UserProfile:
     is_active: bool
 
 
-def _profile_cache_key(user_id: uuid.UUID) -> str:
+def user_profile_cache_key(user_id: uuid.UUID) -> str:
+    """The cache key of a user's profile, for a caller that reads it with other keys in one round trip."""
     return f"user-profile:{user_id}"
+
+
+# `user_profile_get(cached=...)` when the caller has not read the cache.
+UNREAD = object()
 
 
 def _uuid_or_none(value: uuid.UUID | str) -> uuid.UUID | None:
@@ -86,24 +91,25 @@ def _profile_from_cache(value: Any) -> UserProfile | None:
         return None
 
 
-def user_profile_get(*, user_id: uuid.UUID | str) -> UserProfile | None:
+def user_profile_get(*, user_id: uuid.UUID | str, cached: Any = UNREAD) -> UserProfile | None:
     """The user's delivery profile from the cache, else the database; None when there is no such user.
 
     Misses are not cached, so a user created a moment ago is found at once. When Redis is unreachable
-    the database answers: a cache outage slows delivery down but never stops it.
+    the database answers: a cache outage slows delivery down but never stops it. `cached`: the value the
+    caller already read under `user_profile_cache_key` (None for a miss), saving this read.
     """
     parsed_id = _uuid_or_none(user_id)
     if parsed_id is None:
         return None
-    key = _profile_cache_key(parsed_id)
-    try:
-        cached = cache.get(key)
-    except CACHE_ERRORS as exc:
-        logger.warning("user profile cache unavailable; reading the database", extra={"error": str(exc)})
-        cached = None
-        cache_available = False
-    else:
-        cache_available = True
+    key = user_profile_cache_key(parsed_id)
+    cache_available = True
+    if cached is UNREAD:
+        try:
+            cached = cache.get(key)
+        except CACHE_ERRORS as exc:
+            logger.warning("user profile cache unavailable; reading the database", extra={"error": str(exc)})
+            cached = None
+            cache_available = False
     if cached is not None:
         profile = _profile_from_cache(cached)
         if profile is not None:
@@ -125,7 +131,7 @@ def user_profiles_get(*, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, UserProfi
     """`user_profile_get` for many users in two round trips at most (one cache read of them all, one
     query for the misses); users that do not exist are absent from the answer."""
     wanted = list(dict.fromkeys(user_ids))
-    keys = {_profile_cache_key(user_id): user_id for user_id in wanted}
+    keys = {user_profile_cache_key(user_id): user_id for user_id in wanted}
     try:
         cached = cache.get_many(list(keys))
         cache_available = True
@@ -149,7 +155,7 @@ def user_profiles_get(*, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, UserProfi
         if cache_available and found:
             try:
                 cache.set_many(
-                    {_profile_cache_key(uid): _profile_to_cache(p) for uid, p in found.items()},
+                    {user_profile_cache_key(uid): _profile_to_cache(p) for uid, p in found.items()},
                     timeout=settings.USER_PROFILE_CACHE_SECONDS,
                 )
             except CACHE_ERRORS as exc:
@@ -163,7 +169,7 @@ def user_profile_invalidate(*, user_id: uuid.UUID | str) -> None:
     if parsed_id is None:
         return
     try:
-        cache.delete(_profile_cache_key(parsed_id))
+        cache.delete(user_profile_cache_key(parsed_id))
     except CACHE_ERRORS as exc:
         logger.warning(
             "user profile cache unavailable; could not invalidate",

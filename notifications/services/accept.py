@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection
 
 from notifications.metrics import notification_accepted
 from notifications.models import Notification, NotificationStatus, OutboxEntry
@@ -17,8 +17,8 @@ from notifications.services.preferences import NO_PUSH_DEVICE, channel_disabled_
 from notifier.api.errors import ApplicationError
 from notifier.cache import CACHE_ERRORS
 from templates_app.rendering import template_variables_missing
-from templates_app.selectors import template_version_resolve
-from users.selectors import devices_active_for_user, user_profile_get
+from templates_app.selectors import TEMPLATE_GENERATION_KEY, template_version_resolve
+from users.selectors import UNREAD, devices_active_for_user, user_profile_cache_key, user_profile_get
 
 logger = logging.getLogger(__name__)
 
@@ -66,19 +66,6 @@ def _repeat_of(existing: Notification, request_hash: str) -> AcceptResult:
     return AcceptResult(notification=existing, created=False)
 
 
-def _cached_repeat(key: str, request_hash: str) -> AcceptResult | None:
-    """The Redis fast path. Redis may forget (flush, restart): the unique constraint is the guarantee."""
-    try:
-        remembered = cache.get(key)
-    except CACHE_ERRORS as exc:
-        logger.warning("idempotency cache unavailable", extra={"error": repr(exc)})
-        return None
-    if not remembered:
-        return None
-    existing = Notification.objects.filter(pk=remembered).first()
-    return _repeat_of(existing, request_hash) if existing else None
-
-
 def _remember(key: str, notification_id: uuid.UUID) -> None:
     try:
         cache.add(key, str(notification_id), timeout=IDEMPOTENCY_TTL_SECONDS)  # SET NX EX
@@ -101,6 +88,78 @@ def _skip_reason(*, notification_type: str, user_id: uuid.UUID, preferences: dic
     return ""
 
 
+@dataclass(frozen=True)
+class NewNotification:
+    """A notification to write: its id, a single send's validated fields, their hash, why it is skipped."""
+
+    id: uuid.UUID
+    fields: dict[str, Any]
+    request_hash: str
+    skip_reason: str = ""
+
+
+# One statement, one round trip: the notifications from column arrays (ON CONFLICT DO NOTHING leaves out a
+# request_id that a concurrent request took meanwhile), and the outbox entries of those written and not
+# skipped; it answers the ids written.
+_INSERT = f"""
+WITH written AS (
+    INSERT INTO {Notification._meta.db_table}
+        (id, caller, request_id, request_hash, user_id, notification_type, template_code, language,
+         variables, metadata, priority, correlation_id, status, error, attempts, transient_failures,
+         claimed_by, provider_message_id, delivered_device_ids, created_at, updated_at)
+    SELECT u.id, %(caller)s, u.request_id, u.request_hash, u.user_id, u.notification_type,
+           u.template_code, u.language, u.variables::jsonb, u.metadata::jsonb, u.priority,
+           %(correlation_id)s, u.status, u.error, 0, 0, '', '', '[]'::jsonb, now(), now()
+      FROM unnest(%(ids)s::uuid[], %(request_ids)s::text[], %(hashes)s::text[], %(users)s::uuid[],
+                  %(types)s::text[], %(templates)s::text[], %(languages)s::text[], %(variables)s::text[],
+                  %(metadata)s::text[], %(priorities)s::int[], %(statuses)s::text[], %(errors)s::text[])
+           AS u(id, request_id, request_hash, user_id, notification_type, template_code, language,
+                variables, metadata, priority, status, error)
+    ON CONFLICT (caller, request_id) DO NOTHING
+    RETURNING id, status
+), outbox AS (
+    INSERT INTO {OutboxEntry._meta.db_table} (notification_id, created_at, available_at, publish_attempts,
+                                              last_error)
+    SELECT id, now(), now(), 0, '' FROM written WHERE status = %(pending)s
+)
+SELECT id FROM written
+"""  # noqa: S608 - table names come from the models, values are parameters
+
+
+def notifications_write(*, caller: str, correlation_id: str, rows: list[NewNotification]) -> set[uuid.UUID]:
+    """Writes notifications and the outbox entries of those not skipped, in one statement (so in one
+    transaction); answers the ids written. A request_id the caller used before is left out, not an error;
+    a user that no longer exists fails the statement (IntegrityError), writing nothing."""
+    columns: dict[str, list[Any]] = {
+        name: []
+        for name in (
+            "ids", "request_ids", "hashes", "users", "types", "templates", "languages", "variables",
+            "metadata", "priorities", "statuses", "errors",
+        )
+    }  # fmt: skip
+    for row in rows:
+        fields = row.fields
+        status = NotificationStatus.SKIPPED if row.skip_reason else NotificationStatus.PENDING
+        for name, value in (
+            ("ids", row.id), ("request_ids", fields["request_id"]), ("hashes", row.request_hash),
+            ("users", fields["user_id"]), ("types", fields["notification_type"]),
+            ("templates", fields["template_code"]), ("languages", fields.get("language") or ""),
+            ("variables", json.dumps(fields["variables"])),
+            ("metadata", json.dumps(fields.get("metadata") or {})),
+            ("priorities", fields.get("priority", 5)), ("statuses", str(status)), ("errors", row.skip_reason),
+        ):  # fmt: skip
+            columns[name].append(value)
+    parameters: dict[str, Any] = {
+        **columns,
+        "caller": caller,
+        "correlation_id": correlation_id,
+        "pending": NotificationStatus.PENDING,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT, parameters)
+        return {row[0] for row in cursor.fetchall()}
+
+
 def notification_accept(
     *,
     caller: str,
@@ -114,29 +173,41 @@ def notification_accept(
     metadata: dict[str, Any] | None = None,
     correlation_id: str = "",
 ) -> AcceptResult:
-    metadata = metadata or {}
-    request_hash = request_hash_of(
-        {
-            "notification_type": notification_type,
-            "user_id": user_id,
-            "template_code": template_code,
-            "variables": variables,
-            "priority": priority,
-            "language": language,
-            "metadata": metadata,
-        }
-    )
+    fields: dict[str, Any] = {
+        "request_id": request_id,
+        "notification_type": notification_type,
+        "user_id": user_id,
+        "template_code": template_code,
+        "variables": variables,
+        "priority": priority,
+        "language": language,
+        "metadata": metadata or {},
+    }
+    request_hash = request_hash_of(fields)
     key = idempotency_key(caller, request_id)
-    repeat = _cached_repeat(key, request_hash)
-    if repeat is not None:
-        return repeat
+    # One round trip for the idempotency fast path, the recipient's profile and the templates' generation.
+    profile_key = user_profile_cache_key(user_id)
+    try:
+        cached = cache.get_many([key, profile_key, TEMPLATE_GENERATION_KEY])
+    except CACHE_ERRORS as exc:
+        logger.warning("cache unavailable on the accept path", extra={"error": repr(exc)})
+        cached = None
+    if cached is not None and cached.get(key):
+        existing = Notification.objects.filter(pk=cached[key]).first()
+        if existing is not None:
+            return _repeat_of(existing, request_hash)
 
-    profile = user_profile_get(user_id=user_id)
+    profile = user_profile_get(
+        user_id=user_id, cached=cached.get(profile_key) if cached is not None else UNREAD
+    )
     if profile is None or not profile.is_active:
         raise _no_such_user()
     try:
         version = template_version_resolve(
-            code=template_code, notification_type=notification_type, language=language
+            code=template_code,
+            notification_type=notification_type,
+            language=language,
+            generation=cached.get(TEMPLATE_GENERATION_KEY) if cached is not None else None,
         )
     except ApplicationError as exc:
         raise ApplicationError(
@@ -154,40 +225,37 @@ def notification_accept(
     skip_reason = _skip_reason(
         notification_type=notification_type, user_id=profile.id, preferences=profile.preferences
     )
+    new = NewNotification(uuid.uuid4(), fields, request_hash, skip_reason)
     try:
-        with transaction.atomic():
-            notification = Notification.objects.create(
-                caller=caller,
-                request_id=request_id,
-                request_hash=request_hash,
-                user_id=profile.id,
-                notification_type=notification_type,
-                template_code=template_code,
-                language=language or "",
-                variables=variables,
-                metadata=metadata,
-                priority=priority,
-                correlation_id=correlation_id,
-                status=NotificationStatus.SKIPPED if skip_reason else NotificationStatus.PENDING,
-                error=skip_reason,
-            )
-            if not skip_reason:
-                # The relay publishes it; the request never waits for the broker.
-                OutboxEntry.objects.create(notification=notification)
+        written = notifications_write(caller=caller, correlation_id=correlation_id, rows=[new])
     except IntegrityError:
+        raise _no_such_user() from None  # deleted since its profile was read
+    if not written:
         # A concurrent or earlier request with this request_id won; answer with its notification.
         existing = Notification.objects.filter(caller=caller, request_id=request_id).first()
         if existing is None:
-            if user_profile_get(user_id=profile.id) is None:  # the user was deleted meanwhile
-                raise _no_such_user() from None
-            raise
+            raise ApplicationError("Please retry.", code="conflict", status=409)
         _remember(key, existing.id)
         return _repeat_of(existing, request_hash)
 
-    _remember(key, notification.id)
-    notification_accepted(channel=notification_type, status=notification.status)
-    logger.info(
-        "notification accepted",
-        extra={"notification_id": str(notification.id), "status": notification.status},
+    status = NotificationStatus.SKIPPED if skip_reason else NotificationStatus.PENDING
+    notification = Notification(
+        id=new.id,
+        caller=caller,
+        request_id=request_id,
+        request_hash=request_hash,
+        user_id=profile.id,
+        notification_type=notification_type,
+        template_code=template_code,
+        language=language or "",
+        variables=variables,
+        metadata=fields["metadata"],
+        priority=priority,
+        correlation_id=correlation_id,
+        status=status,
+        error=skip_reason,
     )
+    _remember(key, notification.id)
+    notification_accepted(channel=notification_type, status=status)
+    logger.info("notification accepted", extra={"notification_id": str(notification.id), "status": status})
     return AcceptResult(notification=notification, created=True)

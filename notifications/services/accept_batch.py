@@ -9,7 +9,6 @@ accepted even when others are not; an item is never half written (its notificati
 are written in the same transaction, or neither is).
 """
 
-import json
 import logging
 import uuid
 from collections import Counter
@@ -17,13 +16,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
-from django.db import IntegrityError, connection
+from django.db import IntegrityError
 from rest_framework import serializers
 
 from notifications.metrics import notification_accepted
-from notifications.models import Notification, NotificationStatus, OutboxEntry
+from notifications.models import Notification, NotificationStatus
 from notifications.serializers import NotificationCreateSerializer
-from notifications.services.accept import IDEMPOTENCY_TTL_SECONDS, idempotency_key, request_hash_of
+from notifications.services.accept import (
+    IDEMPOTENCY_TTL_SECONDS,
+    NewNotification,
+    idempotency_key,
+    notifications_write,
+    request_hash_of,
+)
 from notifications.services.preferences import NO_PUSH_DEVICE, channel_disabled_reason
 from notifier.api.errors import ApplicationError
 from notifier.cache import CACHE_ERRORS
@@ -156,71 +161,13 @@ def _check(items: list[_Item]) -> list[_Item]:
     return valid
 
 
-# One statement, one round trip: the notifications from column arrays (ON CONFLICT DO NOTHING leaves out a
-# request_id that a concurrent request took meanwhile), and the outbox entries of those written and not
-# skipped; it answers the ids written.
-_INSERT = f"""
-WITH written AS (
-    INSERT INTO {Notification._meta.db_table}
-        (id, caller, request_id, request_hash, user_id, notification_type, template_code, language,
-         variables, metadata, priority, correlation_id, status, error, attempts, transient_failures,
-         claimed_by, provider_message_id, delivered_device_ids, created_at, updated_at)
-    SELECT u.id, %(caller)s, u.request_id, u.request_hash, u.user_id, u.notification_type,
-           u.template_code, u.language, u.variables::jsonb, u.metadata::jsonb, u.priority,
-           %(correlation_id)s, u.status, u.error, 0, 0, '', '', '[]'::jsonb, now(), now()
-      FROM unnest(%(ids)s::uuid[], %(request_ids)s::text[], %(hashes)s::text[], %(users)s::uuid[],
-                  %(types)s::text[], %(templates)s::text[], %(languages)s::text[], %(variables)s::text[],
-                  %(metadata)s::text[], %(priorities)s::int[], %(statuses)s::text[], %(errors)s::text[])
-           AS u(id, request_id, request_hash, user_id, notification_type, template_code, language,
-                variables, metadata, priority, status, error)
-    ON CONFLICT (caller, request_id) DO NOTHING
-    RETURNING id, status
-), outbox AS (
-    INSERT INTO {OutboxEntry._meta.db_table} (notification_id, created_at, available_at, publish_attempts,
-                                              last_error)
-    SELECT id, now(), now(), 0, '' FROM written WHERE status = %(pending)s
-)
-SELECT id FROM written
-"""  # noqa: S608 - table names come from the models, values are parameters
-
-
 def _insert(caller: str, correlation_id: str, items: list[_Item]) -> set[uuid.UUID]:
-    """Writes the items' notifications and their outbox entries in one statement (so in one
-    transaction); answers the ids written."""
-    columns: dict[str, list[Any]] = {
-        name: []
-        for name in (
-            "ids", "request_ids", "hashes", "users", "types", "templates", "languages", "variables",
-            "metadata", "priorities", "statuses", "errors",
-        )
-    }  # fmt: skip
+    rows = []
     for item in items:
-        fields = item.fields
-        item.notification = Notification(
-            id=uuid.uuid4(),
-            status=NotificationStatus.SKIPPED if item.skip_reason else NotificationStatus.PENDING,
-        )
-        for name, value in (
-            ("ids", item.notification.id), ("request_ids", fields["request_id"]),
-            ("hashes", item.request_hash),
-            ("users", fields["user_id"]), ("types", fields["notification_type"]),
-            ("templates", fields["template_code"]), ("languages", fields.get("language") or ""),
-            ("variables", json.dumps(fields["variables"])), ("metadata", json.dumps(fields["metadata"])),
-            ("priorities", fields["priority"]), ("statuses", str(item.notification.status)),
-            ("errors", item.skip_reason),
-        ):  # fmt: skip
-            columns[name].append(value)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT,
-            {
-                **columns,
-                "caller": caller,
-                "correlation_id": correlation_id,
-                "pending": NotificationStatus.PENDING,
-            },
-        )
-        return {row[0] for row in cursor.fetchall()}
+        status = NotificationStatus.SKIPPED if item.skip_reason else NotificationStatus.PENDING
+        item.notification = Notification(id=uuid.uuid4(), status=status)
+        rows.append(NewNotification(item.notification.id, item.fields, item.request_hash, item.skip_reason))
+    return notifications_write(caller=caller, correlation_id=correlation_id, rows=rows)
 
 
 def _insert_checked(

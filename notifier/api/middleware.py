@@ -1,6 +1,7 @@
 """Request plumbing: the correlation id, the body size limit, and both spellings of every API route."""
 
 from collections.abc import Callable
+from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -98,7 +99,10 @@ class ApiSlashMiddleware:
         return self.get_response(request)
 
 
+@lru_cache(maxsize=4096)
 def _routes(path: str) -> bool:
+    """Whether a route matches `path`; the routes are fixed for the life of the process, so the answer
+    is kept (the hot paths, such as the send's, are resolved once, not twice per request)."""
     try:
         get_resolver().resolve(path)
     except Resolver404:
