@@ -29,7 +29,9 @@ def _exchange(port: int, request: bytes) -> tuple[str, dict[str, str], bytes, bo
         headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
         while len(body) < int(headers.get("content-length", 0)):
             body += sock.recv(65536)
-        sock.settimeout(5)
+        # Well inside gunicorn's keep-alive (5 s), after which it closes an idle connection anyway: a
+        # refusal closes at once, a kept-alive connection stays open this long.
+        sock.settimeout(1)
         try:
             closed = sock.recv(1) == b""
         except (TimeoutError, ConnectionResetError):
