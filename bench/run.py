@@ -159,6 +159,9 @@ def wrk(
         str(connections),
         "-d",
         f"{seconds}s",
+        # A request of 1,000 notifications takes longer than wrk's default 2 s timeout under load.
+        "--timeout",
+        "10s" if mode == "batch" else "2s",
         "-s",
         str(script),
         "-H",
