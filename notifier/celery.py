@@ -3,8 +3,9 @@
     notifications (topic) --email--> email.queue (quorum) --rejected/poison--> notifications.dlx --> email.dlq
                           --push---> push.queue  (quorum) --rejected/poison--> notifications.dlx --> push.dlq
 
-Retries with a countdown travel through kombu's native delayed-delivery exchanges (celery_delayed_*),
-which is why the main exchange is a topic exchange.
+Retries and deferrals wait in the outbox (PostgreSQL), not in the broker; no task uses a countdown.
+Celery's delayed-delivery bootstep still sets up kombu's celery_delayed_* topology for quorum queues,
+so it is declared here too, and the main exchange stays a topic exchange.
 """
 
 import os

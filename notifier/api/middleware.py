@@ -4,7 +4,11 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.messages import middleware as messages_middleware
+from django.contrib.sessions import middleware as session_middleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware import csrf
 from django.urls import Resolver404, get_resolver
 
 from notifier.api.renderers import envelope
@@ -108,3 +112,34 @@ def _routes(path: str) -> bool:
     except Resolver404:
         return False
     return True
+
+
+# Django's session, CSRF, authentication and messages middleware serve the admin (and Django's own
+# pages). API routes authenticate by API key or JWT on every request, keep no session and carry no
+# form: these subclasses pass API requests straight through (a subclass, so that the admin's system
+# checks still find the middleware they need, and the hooks the handler collects, such as CSRF's
+# process_view, stay in place).
+API_PREFIX = "/api/"
+
+
+class _OutsideApi:
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(API_PREFIX):
+            return self.get_response(request)  # type: ignore[attr-defined,no-any-return]
+        return super().__call__(request)  # type: ignore[misc,no-any-return]
+
+
+class SessionMiddleware(_OutsideApi, session_middleware.SessionMiddleware):
+    pass
+
+
+class CsrfViewMiddleware(_OutsideApi, csrf.CsrfViewMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(_OutsideApi, auth_middleware.AuthenticationMiddleware):
+    pass
+
+
+class MessageMiddleware(_OutsideApi, messages_middleware.MessageMiddleware):
+    pass

@@ -36,11 +36,12 @@ MIDDLEWARE = [
     "notifier.api.middleware.ApiSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's own, passed through on API routes (notifier.api.middleware).
+    "notifier.api.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "notifier.api.middleware.CsrfViewMiddleware",
+    "notifier.api.middleware.AuthenticationMiddleware",
+    "notifier.api.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -198,3 +198,35 @@ def test_a_limit_above_the_maximum_is_capped(service_client, settings):
     response = service_client.get("/api/v1/notifications/?limit=1000")
 
     assert response.json()["meta"]["limit"] == 3
+
+
+def test_api_requests_pass_the_session_auth_and_messages_middleware_by():
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from notifier.api.middleware import AuthenticationMiddleware, MessageMiddleware, SessionMiddleware
+
+    seen = {}
+
+    def view(request):
+        seen.update(
+            session=hasattr(request, "session"),
+            user=hasattr(request, "user"),
+            messages=hasattr(request, "_messages"),
+        )
+        return HttpResponse()
+
+    chain = SessionMiddleware(AuthenticationMiddleware(MessageMiddleware(view)))
+    chain(RequestFactory().get("/api/v1/notifications/"))
+    assert seen == {"session": False, "user": False, "messages": False}
+    chain(RequestFactory().get("/admin/"))
+    assert seen == {"session": True, "user": True, "messages": True}
+
+
+@pytest.mark.django_db
+def test_the_admin_still_checks_csrf():
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post("/admin/login/", {"username": "a", "password": "b"})
+
+    assert response.status_code == 403
