@@ -2,7 +2,6 @@
 
 import threading
 from collections import Counter
-from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
@@ -157,7 +156,7 @@ class NotificationBatchApi(APIView):
             {202: "accepted", 200: "repeated", 409: "conflicts"}.get(r.http_status, "invalid")
             for r in results
         )
-        response = Response([asdict(result) for result in results])
+        response = Response([result.as_dict() for result in results])
         response.envelope_meta = {  # type: ignore[attr-defined]
             "total": len(results),
             **{name: counts[name] for name in ("accepted", "repeated", "conflicts", "invalid")},

@@ -98,8 +98,9 @@ class NewNotification:
     skip_reason: str = ""
 
 
-# One statement, one round trip: the notifications from column arrays (ON CONFLICT DO NOTHING leaves out a
-# request_id that a concurrent request took meanwhile), and the outbox entries of those written and not
+# One statement, one round trip: the notifications from one JSON parameter (an array of rows: one string
+# to send, where arrays per column cost a quoting pass per element), ON CONFLICT DO NOTHING leaving out a
+# request_id that a concurrent request took meanwhile, and the outbox entries of those written and not
 # skipped; it answers the ids written.
 _INSERT = f"""
 WITH written AS (
@@ -108,13 +109,12 @@ WITH written AS (
          variables, metadata, priority, correlation_id, status, error, attempts, transient_failures,
          claimed_by, provider_message_id, delivered_device_ids, created_at, updated_at)
     SELECT u.id, %(caller)s, u.request_id, u.request_hash, u.user_id, u.notification_type,
-           u.template_code, u.language, u.variables::jsonb, u.metadata::jsonb, u.priority,
+           u.template_code, u.language, u.variables, u.metadata, u.priority,
            %(correlation_id)s, u.status, u.error, 0, 0, '', '', '[]'::jsonb, now(), now()
-      FROM unnest(%(ids)s::uuid[], %(request_ids)s::text[], %(hashes)s::text[], %(users)s::uuid[],
-                  %(types)s::text[], %(templates)s::text[], %(languages)s::text[], %(variables)s::text[],
-                  %(metadata)s::text[], %(priorities)s::int[], %(statuses)s::text[], %(errors)s::text[])
-           AS u(id, request_id, request_hash, user_id, notification_type, template_code, language,
-                variables, metadata, priority, status, error)
+      FROM jsonb_to_recordset(%(rows)s::jsonb)
+           AS u(id uuid, request_id text, request_hash text, user_id uuid, notification_type text,
+                template_code text, language text, variables jsonb, metadata jsonb, priority int,
+                status text, error text)
     ON CONFLICT (caller, request_id) DO NOTHING
     RETURNING id, status
 ), outbox AS (
@@ -130,30 +130,30 @@ def notifications_write(*, caller: str, correlation_id: str, rows: list[NewNotif
     """Writes notifications and the outbox entries of those not skipped, in one statement (so in one
     transaction); answers the ids written. A request_id the caller used before is left out, not an error;
     a user that no longer exists fails the statement (IntegrityError), writing nothing."""
-    columns: dict[str, list[Any]] = {
-        name: []
-        for name in (
-            "ids", "request_ids", "hashes", "users", "types", "templates", "languages", "variables",
-            "metadata", "priorities", "statuses", "errors",
-        )
-    }  # fmt: skip
-    for row in rows:
-        fields = row.fields
-        status = NotificationStatus.SKIPPED if row.skip_reason else NotificationStatus.PENDING
-        for name, value in (
-            ("ids", row.id), ("request_ids", fields["request_id"]), ("hashes", row.request_hash),
-            ("users", fields["user_id"]), ("types", fields["notification_type"]),
-            ("templates", fields["template_code"]), ("languages", fields.get("language") or ""),
-            ("variables", json.dumps(fields["variables"])),
-            ("metadata", json.dumps(fields.get("metadata") or {})),
-            ("priorities", fields.get("priority", 5)), ("statuses", str(status)), ("errors", row.skip_reason),
-        ):  # fmt: skip
-            columns[name].append(value)
+    records = [
+        {
+            "id": str(row.id),
+            "request_id": row.fields["request_id"],
+            "request_hash": row.request_hash,
+            "user_id": str(row.fields["user_id"]),
+            "notification_type": row.fields["notification_type"],
+            "template_code": row.fields["template_code"],
+            "language": row.fields.get("language") or "",
+            "variables": row.fields["variables"],
+            "metadata": row.fields.get("metadata") or {},
+            "priority": row.fields.get("priority", 5),
+            "status": NotificationStatus.SKIPPED.value
+            if row.skip_reason
+            else NotificationStatus.PENDING.value,
+            "error": row.skip_reason,
+        }
+        for row in rows
+    ]
     parameters: dict[str, Any] = {
-        **columns,
+        "rows": json.dumps(records, separators=(",", ":")),
         "caller": caller,
         "correlation_id": correlation_id,
-        "pending": NotificationStatus.PENDING,
+        "pending": NotificationStatus.PENDING.value,
     }
     with connection.cursor() as cursor:
         cursor.execute(_INSERT, parameters)
