@@ -23,6 +23,7 @@ from notifications.serializers import (
     NotificationDetailSerializer,
     NotificationSerializer,
     StatusCallbackSerializer,
+    notification_create_validate,
 )
 from notifications.services.accept import notification_accept
 from notifications.services.accept_batch import notifications_accept_batch
@@ -82,7 +83,7 @@ class NotificationListCreateApi(generics.ListAPIView):
         validator = getattr(_validators, "create", None)
         if validator is None:
             validator = _validators.create = NotificationCreateSerializer()
-        fields = validator.run_validation(request.data)
+        fields = notification_create_validate(request.data, validator)
         result = notification_accept(
             caller=caller_of(request),
             correlation_id=getattr(request._request, "correlation_id", ""),

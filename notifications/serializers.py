@@ -1,3 +1,7 @@
+import re
+import uuid
+from typing import Any
+
 from rest_framework import serializers
 
 from notifications.models import DeliveryAttempt, Notification, NotificationStatus
@@ -21,6 +25,72 @@ class NotificationCreateSerializer(serializers.Serializer):
         if not value.isprintable():
             raise serializers.ValidationError("Must be printable characters only.")
         return value
+
+
+_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
+_LANGUAGE = re.compile(LANGUAGE_PATTERN.removeprefix("^").removesuffix("$"))
+_CHANNELS = frozenset(NotificationType.values)
+
+
+def notification_create_fast(data: Any, validator: NotificationCreateSerializer) -> dict[str, Any] | None:
+    """What `validator.run_validation(data)` answers for the common, well-formed body, at a fraction of
+    its cost; None when the body is not plainly well-formed, and the serializer must decide (and name the
+    errors). Each check accepts a subset of what its field accepts and answers what the field answers
+    (the JSON objects go through the fields' own checks); `test_serializers` holds the two to that.
+    Measured: DRF's validation was half the CPU of a batch request (~150 µs an item)."""
+    if type(data) is not dict:
+        return None
+    notification_type, user_id = data.get("notification_type"), data.get("user_id")
+    template_code, request_id = data.get("template_code"), data.get("request_id")
+    priority = data.get("priority", 5)
+    if not (
+        type(notification_type) is str
+        and notification_type in _CHANNELS
+        and type(user_id) is str
+        and type(template_code) is str
+        and _SLUG.fullmatch(template_code)
+        and type(request_id) is str
+        and 0 < len(request_id) <= 128
+        and request_id.isprintable()
+        and type(priority) is int
+        and 1 <= priority <= 10
+    ):
+        return None
+    try:
+        parsed_user_id = uuid.UUID(user_id)
+    except ValueError:
+        return None
+    fields = validator.fields
+    objects = {}
+    for name in ("variables", "metadata"):
+        value = data.get(name, None) if name in data else {}
+        if type(value) is not dict:
+            return None
+        try:
+            objects[name] = fields[name].to_internal_value(value)
+        except serializers.ValidationError:
+            return None
+    validated: dict[str, Any] = {
+        "notification_type": notification_type,
+        "user_id": parsed_user_id,
+        "template_code": template_code,
+        "variables": objects["variables"],
+        "request_id": request_id,
+        "priority": priority,
+    }
+    if "language" in data:
+        language = data["language"]
+        if not (type(language) is str and len(language) <= 16 and _LANGUAGE.fullmatch(language)):
+            return None
+        validated["language"] = language
+    validated["metadata"] = objects["metadata"]
+    return validated
+
+
+def notification_create_validate(data: Any, validator: NotificationCreateSerializer) -> dict[str, Any]:
+    """A single send's validated body: the fast path, else the serializer (which raises ValidationError)."""
+    fast = notification_create_fast(data, validator)
+    return fast if fast is not None else dict(validator.run_validation(data))
 
 
 class NotificationBatchSerializer(serializers.Serializer):

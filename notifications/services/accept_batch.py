@@ -22,7 +22,7 @@ from rest_framework import serializers
 
 from notifications.metrics import notification_accepted
 from notifications.models import Notification, NotificationStatus
-from notifications.serializers import NotificationCreateSerializer
+from notifications.serializers import NotificationCreateSerializer, notification_create_validate
 from notifications.services.accept import (
     IDEMPOTENCY_TTL_SECONDS,
     NewNotification,
@@ -88,7 +88,7 @@ def _validated(raw: list[Any]) -> tuple[list[_Item], list[ItemResult]]:
         result = ItemResult(index=index, request_id=request_id if isinstance(request_id, str) else None)
         results.append(result)
         try:
-            fields = validator.run_validation(body)
+            fields = notification_create_validate(body, validator)
         except serializers.ValidationError as exc:
             result.refuse(400, "validation_error", "Invalid input.", serializers.as_serializer_error(exc))
             continue

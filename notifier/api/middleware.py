@@ -8,7 +8,6 @@ from django.contrib.auth import middleware as auth_middleware
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as session_middleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.middleware import csrf
 from django.urls import Resolver404, get_resolver
 
 from notifier.api.renderers import envelope
@@ -114,11 +113,10 @@ def _routes(path: str) -> bool:
     return True
 
 
-# Django's session, CSRF, authentication and messages middleware serve the admin (and Django's own
-# pages). API routes authenticate by API key or JWT on every request, keep no session and carry no
-# form: these subclasses pass API requests straight through (a subclass, so that the admin's system
-# checks still find the middleware they need, and the hooks the handler collects, such as CSRF's
-# process_view, stay in place).
+# Django's session, authentication and messages middleware serve the admin (and Django's own pages).
+# API routes authenticate by API key or JWT on every request and keep no session: these subclasses pass
+# API requests straight through (subclasses, so that the admin's system checks still find the
+# middleware they need). CSRF's middleware stays as Django ships it: API views are exempt from it.
 API_PREFIX = "/api/"
 
 
@@ -130,10 +128,6 @@ class _OutsideApi:
 
 
 class SessionMiddleware(_OutsideApi, session_middleware.SessionMiddleware):
-    pass
-
-
-class CsrfViewMiddleware(_OutsideApi, csrf.CsrfViewMiddleware):
     pass
 
 
