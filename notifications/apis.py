@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from notifications.channels import Channel
 from notifications.filters import NotificationFilter
 from notifications.models import Notification
 from notifications.selectors import notification_get, notification_queryset
@@ -203,8 +204,8 @@ class StatusCallbackApi(APIView):
 
 
 class EmailStatusApi(StatusCallbackApi):
-    channel = "email"
+    channel = Channel.EMAIL
 
 
 class PushStatusApi(StatusCallbackApi):
-    channel = "push"
+    channel = Channel.PUSH

@@ -394,7 +394,10 @@ def _send_emails(
         delivery_finished(
             channel=Channel.EMAIL, status=NotificationStatus.SENT, latency_seconds=_latency(notification)
         )
-        logger.info("notification sent", extra={"notification_id": str(notification.id), "channel": "email"})
+        logger.info(
+            "notification sent",
+            extra={"notification_id": str(notification.id), "channel": Channel.EMAIL.value},
+        )
 
 
 def _send_push_all(slot: ProviderSlot, messages: list[OutgoingPush]) -> list[SendResult]:

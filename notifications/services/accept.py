@@ -11,6 +11,7 @@ from typing import Any
 from django.core.cache import cache
 from django.db import IntegrityError, connection
 
+from notifications.channels import Channel
 from notifications.metrics import notification_accepted
 from notifications.models import Notification, NotificationStatus, OutboxEntry
 from notifications.services.preferences import NO_PUSH_DEVICE, channel_disabled_reason
@@ -83,7 +84,7 @@ def _skip_reason(*, notification_type: str, user_id: uuid.UUID, preferences: dic
     disabled = channel_disabled_reason(channel=notification_type, preferences=preferences)
     if disabled:
         return disabled
-    if notification_type == "push" and not devices_active_for_user(user_id=user_id):
+    if notification_type == Channel.PUSH and not devices_active_for_user(user_id=user_id):
         return NO_PUSH_DEVICE
     return ""
 

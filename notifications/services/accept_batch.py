@@ -20,6 +20,7 @@ from django.db import IntegrityError
 from django_redis import get_redis_connection
 from rest_framework import serializers
 
+from notifications.channels import Channel
 from notifications.metrics import notification_accepted
 from notifications.models import Notification, NotificationStatus
 from notifications.serializers import NotificationCreateSerializer, notification_create_validate
@@ -132,7 +133,9 @@ def _answer_repeats_from_database(caller: str, items: list[_Item]) -> list[_Item
 def _check(items: list[_Item]) -> list[_Item]:
     """The single send's checks, set-based: the user, the template and its variables, the skip reason."""
     profiles = user_profiles_get(user_ids=[item.fields["user_id"] for item in items])
-    push_users = [item.fields["user_id"] for item in items if item.fields["notification_type"] == "push"]
+    push_users = [
+        item.fields["user_id"] for item in items if item.fields["notification_type"] == Channel.PUSH
+    ]
     devices = devices_active_for_users(user_ids=push_users) if push_users else {}
     versions: dict[tuple[str, str, str | None], TemplateVersion | ApplicationError] = {}
     valid = []
@@ -165,7 +168,7 @@ def _check(items: list[_Item]) -> list[_Item]:
             continue
         channel = fields["notification_type"]
         item.skip_reason = channel_disabled_reason(channel=channel, preferences=profile.preferences) or (
-            NO_PUSH_DEVICE if channel == "push" and not devices.get(fields["user_id"]) else ""
+            NO_PUSH_DEVICE if channel == Channel.PUSH and not devices.get(fields["user_id"]) else ""
         )
         valid.append(item)
     return valid

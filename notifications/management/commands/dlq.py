@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from notifications.broker.connection import BROKER_ERRORS
+from notifications.channels import CHANNELS
 from notifications.services.dlq import dlq_list, dlq_purge, dlq_replay
 
 _AGE = re.compile(r"^(\d+)([smhd])$")
@@ -39,7 +40,9 @@ class Command(BaseCommand):
         )
         purge = sub.add_parser("purge", help="Drop dead letters.")
         for p in (listing, replay, purge):
-            p.add_argument("--queue", choices=["email", "push"], help="Only this channel's DLQ.")
+            p.add_argument(
+                "--queue", choices=[channel.value for channel in CHANNELS], help="Only this channel's DLQ."
+            )
         listing.add_argument("--limit", type=int, default=100, help="At most this many lines.")
         replay.add_argument(
             "--id", action="append", dest="ids", metavar="NOTIFICATION_ID", help="Only these."
