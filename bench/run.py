@@ -683,7 +683,7 @@ def print_table(r: dict[str, Any], written: Path) -> None:
             ),
             (f"POST / GET rate ratio, {n} conn", a["post_to_get_ratio"]),
         ]
-    for channel in ("email", "push") if channel_in(r) else ():
+    for channel in ("email", "push") if "email" in r else ():
         e = r[channel]
         rows += [
             (f"{channel}: accepted / delivered / lost", f"{e['accepted']} / {e['delivered']} / {e['lost']}"),
@@ -748,10 +748,6 @@ def print_table(r: dict[str, Any], written: Path) -> None:
     for label, value in rows:
         print(f"{label:58} {value!s:>12}")
     print(f"\nwritten to {written}")
-
-
-def channel_in(r: dict[str, Any]) -> bool:
-    return "email" in r and "push" in r
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 """The notification API: accept, follow, and provider status callbacks."""
 
-import threading
 from collections import Counter
 from typing import Any
 
@@ -25,6 +24,7 @@ from notifications.serializers import (
     NotificationSerializer,
     StatusCallbackSerializer,
     notification_create_validate,
+    notification_create_validator,
 )
 from notifications.services.accept import notification_accept
 from notifications.services.accept_batch import notifications_accept_batch
@@ -32,8 +32,6 @@ from notifications.services.status import notification_status_update
 from notifier.api.errors import ApplicationError
 from notifier.api.permissions import IsAuthenticatedCaller, IsServiceOrStaff, is_privileged, is_service
 from notifier.api.throttling import NotificationSendThrottle, send_rate_retry_after
-
-_validators = threading.local()
 
 
 def caller_of(request: Request) -> str:
@@ -80,11 +78,7 @@ class NotificationListCreateApi(generics.ListAPIView):
         },
     )
     def post(self, request: Request) -> Response:
-        # One validator per thread, its fields built once (a serializer per request deep-copies them).
-        validator = getattr(_validators, "create", None)
-        if validator is None:
-            validator = _validators.create = NotificationCreateSerializer()
-        fields = notification_create_validate(request.data, validator)
+        fields = notification_create_validate(request.data, notification_create_validator())
         result = notification_accept(
             caller=caller_of(request),
             correlation_id=getattr(request._request, "correlation_id", ""),

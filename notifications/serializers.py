@@ -1,4 +1,5 @@
 import re
+import threading
 import uuid
 from typing import Any
 
@@ -85,6 +86,18 @@ def notification_create_fast(data: Any, validator: NotificationCreateSerializer)
         validated["language"] = language
     validated["metadata"] = objects["metadata"]
     return validated
+
+
+_validators = threading.local()
+
+
+def notification_create_validator() -> NotificationCreateSerializer:
+    """This thread's send validator: its fields are built once (a serializer per request or per item
+    deep-copies them)."""
+    validator = getattr(_validators, "create", None)
+    if validator is None:
+        validator = _validators.create = NotificationCreateSerializer()
+    return validator
 
 
 def notification_create_validate(data: Any, validator: NotificationCreateSerializer) -> dict[str, Any]:

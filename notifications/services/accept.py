@@ -56,14 +56,51 @@ def idempotency_key(caller: str, request_id: str) -> str:
     return f"idempotency:{digest}"
 
 
+# The refusals of a send, one definition each for the single and the batch send.
+
+
+def conflict_error(notification_id: object) -> ApplicationError:
+    return ApplicationError(
+        "This request_id was already used with a different body.",
+        code="idempotency_conflict",
+        status=409,
+        data={"notification_id": str(notification_id)},
+    )
+
+
+def no_such_user_error() -> ApplicationError:
+    return ApplicationError(
+        "No such user.", code="validation_error", status=400, data={"user_id": ["No such user."]}
+    )
+
+
+def template_error(exc: ApplicationError) -> ApplicationError:
+    """A template that does not resolve, as an invalid field of the send."""
+    return ApplicationError(
+        exc.message, code="validation_error", status=400, data={"template_code": [exc.message]}
+    )
+
+
+def missing_variables_error(missing: list[str]) -> ApplicationError:
+    return ApplicationError(
+        "Missing template variables: " + ", ".join(missing),
+        code="missing_variables",
+        status=400,
+        data={"variables": [f"Missing: {', '.join(missing)}"], "missing": missing},
+    )
+
+
+def skip_reason_for(*, channel: str, preferences: dict[str, bool], has_device: bool) -> str:
+    """Why a valid send is written `skipped` instead of queued, or ""."""
+    disabled = channel_disabled_reason(channel=channel, preferences=preferences)
+    if disabled:
+        return disabled
+    return NO_PUSH_DEVICE if channel == Channel.PUSH and not has_device else ""
+
+
 def _repeat_of(existing: Notification, request_hash: str) -> AcceptResult:
     if existing.request_hash != request_hash:
-        raise ApplicationError(
-            "This request_id was already used with a different body.",
-            code="idempotency_conflict",
-            status=409,
-            data={"notification_id": str(existing.id)},
-        )
+        raise conflict_error(existing.id)
     return AcceptResult(notification=existing, created=False)
 
 
@@ -72,21 +109,6 @@ def _remember(key: str, notification_id: uuid.UUID) -> None:
         cache.add(key, str(notification_id), timeout=IDEMPOTENCY_TTL_SECONDS)  # SET NX EX
     except CACHE_ERRORS as exc:
         logger.warning("idempotency cache unavailable", extra={"error": repr(exc)})
-
-
-def _no_such_user() -> ApplicationError:
-    return ApplicationError(
-        "No such user.", code="validation_error", status=400, data={"user_id": ["No such user."]}
-    )
-
-
-def _skip_reason(*, notification_type: str, user_id: uuid.UUID, preferences: dict[str, bool]) -> str:
-    disabled = channel_disabled_reason(channel=notification_type, preferences=preferences)
-    if disabled:
-        return disabled
-    if notification_type == Channel.PUSH and not devices_active_for_user(user_id=user_id):
-        return NO_PUSH_DEVICE
-    return ""
 
 
 @dataclass(frozen=True)
@@ -202,7 +224,7 @@ def notification_accept(
         user_id=user_id, cached=cached.get(profile_key) if cached is not None else UNREAD
     )
     if profile is None or not profile.is_active:
-        raise _no_such_user()
+        raise no_such_user_error()
     try:
         version = template_version_resolve(
             code=template_code,
@@ -211,26 +233,21 @@ def notification_accept(
             generation=cached.get(TEMPLATE_GENERATION_KEY) if cached is not None else None,
         )
     except ApplicationError as exc:
-        raise ApplicationError(
-            exc.message, code="validation_error", status=400, data={"template_code": [exc.message]}
-        ) from exc
+        raise template_error(exc) from exc
     missing = template_variables_missing(version=version, variables=variables)
     if missing:
-        raise ApplicationError(
-            "Missing template variables: " + ", ".join(missing),
-            code="missing_variables",
-            status=400,
-            data={"variables": [f"Missing: {', '.join(missing)}"], "missing": missing},
-        )
+        raise missing_variables_error(missing)
 
-    skip_reason = _skip_reason(
-        notification_type=notification_type, user_id=profile.id, preferences=profile.preferences
+    skip_reason = skip_reason_for(
+        channel=notification_type,
+        preferences=profile.preferences,
+        has_device=notification_type != Channel.PUSH or bool(devices_active_for_user(user_id=profile.id)),
     )
     new = NewNotification(uuid.uuid4(), fields, request_hash, skip_reason)
     try:
         written = notifications_write(caller=caller, correlation_id=correlation_id, rows=[new])
     except IntegrityError:
-        raise _no_such_user() from None  # deleted since its profile was read
+        raise no_such_user_error() from None  # deleted since its profile was read
     if not written:
         # A concurrent or earlier request with this request_id won; answer with its notification.
         existing = Notification.objects.filter(caller=caller, request_id=request_id).first()

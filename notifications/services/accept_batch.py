@@ -23,15 +23,19 @@ from rest_framework import serializers
 from notifications.channels import Channel
 from notifications.metrics import notification_accepted
 from notifications.models import Notification, NotificationStatus
-from notifications.serializers import NotificationCreateSerializer, notification_create_validate
+from notifications.serializers import notification_create_validate, notification_create_validator
 from notifications.services.accept import (
     IDEMPOTENCY_TTL_SECONDS,
     NewNotification,
+    conflict_error,
     idempotency_key,
+    missing_variables_error,
+    no_such_user_error,
     notifications_write,
     request_hash_of,
+    skip_reason_for,
+    template_error,
 )
-from notifications.services.preferences import NO_PUSH_DEVICE, channel_disabled_reason
 from notifier.api.errors import ApplicationError
 from notifier.cache import CACHE_ERRORS
 from templates_app.models import TemplateVersion
@@ -63,6 +67,9 @@ class ItemResult:
             "message": self.message, "data": self.data,
         }  # fmt: skip
 
+    def refuse_with(self, error: ApplicationError) -> None:
+        self.refuse(error.status, error.code, error.message, error.data)
+
     def refuse(self, status: int, error: str, message: str, data: dict[str, Any] | None = None) -> None:
         self.http_status, self.error, self.message, self.data = status, error, message, data
 
@@ -81,7 +88,7 @@ class _Item:
 
 def _validated(raw: list[Any]) -> tuple[list[_Item], list[ItemResult]]:
     """Validates each item as a single send's body, with one serializer's fields for all of them."""
-    validator = NotificationCreateSerializer()
+    validator = notification_create_validator()
     items: list[_Item] = []
     results: list[ItemResult] = []
     for index, body in enumerate(raw):
@@ -99,12 +106,7 @@ def _validated(raw: list[Any]) -> tuple[list[_Item], list[ItemResult]]:
 
 def _repeat(item: _Item, existing_id: str, existing_hash: str, existing_status: str) -> None:
     if existing_hash != item.request_hash:
-        item.result.refuse(
-            409,
-            "idempotency_conflict",
-            "This request_id was already used with a different body.",
-            {"notification_id": existing_id},
-        )
+        item.result.refuse_with(conflict_error(existing_id))
         return
     item.result.http_status, item.result.message = 200, "Already accepted"
     item.result.notification_id, item.result.status = existing_id, existing_status
@@ -143,7 +145,7 @@ def _check(items: list[_Item]) -> list[_Item]:
         fields = item.fields
         profile = profiles.get(fields["user_id"])
         if profile is None or not profile.is_active:
-            item.result.refuse(400, "validation_error", "No such user.", {"user_id": ["No such user."]})
+            item.result.refuse_with(no_such_user_error())
             continue
         key = (fields["template_code"], fields["notification_type"], fields.get("language"))
         if key not in versions:
@@ -155,20 +157,16 @@ def _check(items: list[_Item]) -> list[_Item]:
                 versions[key] = exc
         version = versions[key]
         if isinstance(version, ApplicationError):
-            item.result.refuse(400, "validation_error", version.message, {"template_code": [version.message]})
+            item.result.refuse_with(template_error(version))
             continue
         missing = template_variables_missing(version=version, variables=fields["variables"])
         if missing:
-            item.result.refuse(
-                400,
-                "missing_variables",
-                "Missing template variables: " + ", ".join(missing),
-                {"variables": [f"Missing: {', '.join(missing)}"], "missing": missing},
-            )
+            item.result.refuse_with(missing_variables_error(missing))
             continue
-        channel = fields["notification_type"]
-        item.skip_reason = channel_disabled_reason(channel=channel, preferences=profile.preferences) or (
-            NO_PUSH_DEVICE if channel == Channel.PUSH and not devices.get(fields["user_id"]) else ""
+        item.skip_reason = skip_reason_for(
+            channel=fields["notification_type"],
+            preferences=profile.preferences,
+            has_device=bool(devices.get(fields["user_id"])),
         )
         valid.append(item)
     return valid
@@ -201,7 +199,7 @@ def _insert_checked(
             if item.fields["user_id"] in alive:
                 kept.append(item)
             else:
-                item.result.refuse(400, "validation_error", "No such user.", {"user_id": ["No such user."]})
+                item.result.refuse_with(no_such_user_error())
         return kept, _insert(caller, correlation_id, kept)
 
 
