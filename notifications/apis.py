@@ -5,7 +5,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,9 +14,19 @@ from rest_framework.views import APIView
 
 from notifications.channels import Channel
 from notifications.filters import NotificationFilter
-from notifications.models import Notification
-from notifications.selectors import notification_get, notification_queryset
+from notifications.models import BroadcastStatus, Notification
+from notifications.selectors import (
+    broadcast_get,
+    broadcast_list,
+    broadcast_status_counts,
+    notification_get,
+    notification_queryset,
+)
 from notifications.serializers import (
+    BroadcastAcceptedSerializer,
+    BroadcastCreateSerializer,
+    BroadcastDetailSerializer,
+    BroadcastSerializer,
     NotificationAcceptedSerializer,
     NotificationBatchItemSerializer,
     NotificationBatchSerializer,
@@ -23,13 +34,16 @@ from notifications.serializers import (
     NotificationDetailSerializer,
     NotificationSerializer,
     StatusCallbackSerializer,
+    is_broadcast_body,
     notification_create_validate,
     notification_create_validator,
 )
 from notifications.services.accept import notification_accept
 from notifications.services.accept_batch import notifications_accept_batch
+from notifications.services.broadcast import broadcast_accept
 from notifications.services.status import notification_status_update
 from notifier.api.errors import ApplicationError
+from notifier.api.pagination import EnvelopePagination
 from notifier.api.permissions import IsAuthenticatedCaller, IsServiceOrStaff, is_privileged, is_service
 from notifier.api.throttling import NotificationSendThrottle, send_rate_retry_after
 
@@ -65,19 +79,47 @@ class NotificationListCreateApi(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
-        summary="Send a notification: accepted at once, delivered in the background",
+        summary="Send a notification to a user, a topic's subscribers, or a list of users",
+        description=(
+            "With `user_id`: one notification, answered with its id. With `topic` (a topic's key) or "
+            "`user_ids` (up to BROADCAST_USER_IDS_MAX, 10,000) instead: a broadcast, answered with its "
+            "id and recipient count at once; it is expanded into one notification per recipient in the "
+            "background (follow it at /broadcasts/{broadcast_id}). Each recipient's preferences apply, "
+            "and a broadcast that names no language reaches each recipient in the language they read "
+            "when the template exists in it. Either way `request_id` makes the send idempotent for the "
+            "caller (broadcasts and single sends each among their own), and the send counts once "
+            "against the rate limit. Request ids starting with `broadcast:` are reserved."
+        ),
         tags=["notifications"],
-        request=NotificationCreateSerializer,
+        request=PolymorphicProxySerializer(
+            component_name="NotificationSend",
+            serializers=[NotificationCreateSerializer, BroadcastCreateSerializer],
+            resource_type_field_name=None,
+        ),
         responses={
-            202: NotificationAcceptedSerializer,
+            202: PolymorphicProxySerializer(
+                component_name="NotificationSendAccepted",
+                serializers=[NotificationAcceptedSerializer, BroadcastAcceptedSerializer],
+                resource_type_field_name=None,
+            ),
             200: OpenApiResponse(
-                NotificationAcceptedSerializer, description="A repeat of an earlier request"
+                PolymorphicProxySerializer(
+                    component_name="NotificationSendRepeated",
+                    serializers=[NotificationAcceptedSerializer, BroadcastAcceptedSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="A repeat of an earlier request",
             ),
             409: OpenApiResponse(description="The request_id was used with a different body"),
+            413: OpenApiResponse(
+                description="More than BROADCAST_USER_IDS_MAX user_ids, or too large a body"
+            ),
             429: OpenApiResponse(description="Over NOTIFICATION_RATE_LIMIT_PER_MINUTE; see Retry-After"),
         },
     )
     def post(self, request: Request) -> Response:
+        if is_broadcast_body(request.data):
+            return self._broadcast(request)
         fields = notification_create_validate(request.data, notification_create_validator())
         result = notification_accept(
             caller=caller_of(request),
@@ -90,6 +132,28 @@ class NotificationListCreateApi(generics.ListAPIView):
                 "notification_id": str(notification.id),
                 "request_id": notification.request_id,
                 "status": str(notification.status),
+            },
+            status=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK,
+        )
+        if not result.created:
+            response.envelope_message = "Already accepted"  # type: ignore[attr-defined]
+        return response
+
+    def _broadcast(self, request: Request) -> Response:
+        serializer = BroadcastCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = broadcast_accept(
+            caller=caller_of(request),
+            correlation_id=getattr(request._request, "correlation_id", ""),
+            **serializer.validated_data,
+        )
+        broadcast = result.broadcast
+        response = Response(
+            {
+                "broadcast_id": str(broadcast.id),
+                "request_id": broadcast.request_id,
+                "recipients": broadcast.recipients,
+                "status": str(broadcast.status),
             },
             status=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK,
         )
@@ -203,3 +267,45 @@ class EmailStatusApi(StatusCallbackApi):
 
 class PushStatusApi(StatusCallbackApi):
     channel = Channel.PUSH
+
+
+class BroadcastListApi(APIView):
+    permission_classes = [IsServiceOrStaff]
+
+    @extend_schema(
+        summary="List broadcasts, newest first",
+        tags=["broadcasts"],
+        parameters=[
+            OpenApiParameter("topic", OpenApiTypes.STR, description="Only this topic's (its key)."),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=BroadcastStatus.values),
+            OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
+            OpenApiParameter(
+                "limit", OpenApiTypes.INT, description="Items per page (default 20, at most 100)."
+            ),
+        ],
+        responses=BroadcastSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        status_filter = request.query_params.get("status")
+        if status_filter is not None and status_filter not in BroadcastStatus.values:
+            raise exceptions.ValidationError({"status": [f"One of: {', '.join(BroadcastStatus.values)}."]})
+        broadcasts = broadcast_list(topic=request.query_params.get("topic"), status=status_filter)
+        paginator = EnvelopePagination()
+        page = paginator.paginate_queryset(broadcasts, request, view=self)
+        return paginator.get_paginated_response(BroadcastSerializer(page, many=True).data)
+
+
+class BroadcastDetailApi(APIView):
+    permission_classes = [IsServiceOrStaff]
+
+    @extend_schema(
+        summary="A broadcast's progress: recipients, notifications created, and their statuses",
+        tags=["broadcasts"],
+        responses=BroadcastDetailSerializer,
+    )
+    def get(self, request: Request, broadcast_id: str) -> Response:
+        broadcast = broadcast_get(broadcast_id=broadcast_id)
+        if broadcast is None:
+            raise ApplicationError("Not found.", code="not_found", status=404)
+        counts = broadcast_status_counts(broadcast=broadcast)
+        return Response(BroadcastDetailSerializer(broadcast, context={"counts": counts}).data)

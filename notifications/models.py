@@ -3,11 +3,15 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from templates_app.models import NotificationType
+
+# A broadcast's notifications carry request_ids `broadcast:<broadcast id>:<user id>`; callers' may not.
+BROADCAST_REQUEST_ID_PREFIX = "broadcast:"
 
 
 class NotificationStatus(models.TextChoices):
@@ -59,6 +63,11 @@ class Notification(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
+    # The broadcast (topic or list send) this notification is one recipient's part of.
+    broadcast = models.ForeignKey(
+        "Broadcast", on_delete=models.SET_NULL, null=True, blank=True, db_index=False,
+        related_name="notifications",
+    )  # fmt: skip
 
     class Meta:
         ordering = ["-created_at"]
@@ -71,6 +80,12 @@ class Notification(models.Model):
             models.Index(fields=["user", "-created_at"], name="notif_user_created"),
             models.Index(fields=["status", "-created_at"], name="notif_status_created"),
             models.Index(fields=["provider_message_id"], name="notif_provider_message_id"),
+            # Only a broadcast's notifications carry one: a partial index costs the others nothing.
+            models.Index(
+                fields=["broadcast", "status"],
+                name="notif_broadcast_status",
+                condition=models.Q(broadcast__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -123,3 +138,95 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.notification_id}: {self.outcome}"
+
+
+class Topic(models.Model):
+    """A named audience: its subscribers receive what is sent to the topic."""
+
+    id = models.BigAutoField(primary_key=True)
+    key = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class TopicSubscription(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="subscriptions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="topic_subscriptions"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_default=Now())
+
+    class Meta:
+        ordering = ["topic", "user"]
+        # Also the fan-out's index: a topic's subscribers in user order.
+        constraints = [models.UniqueConstraint(fields=["topic", "user"], name="topic_subscription_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.topic_id}"
+
+
+class BroadcastStatus(models.TextChoices):
+    EXPANDING = "expanding"  # accepted; its recipients are being turned into notifications, in chunks
+    COMPLETE = "complete"  # every recipient has their notification
+
+
+class Broadcast(models.Model):
+    """One send to many recipients (a topic's subscribers, or a list of users). The fan-out expands it
+    into one notification per recipient, in user order from `cursor`, each chunk in one transaction with
+    the cursor's move, and each notification idempotent by (broadcast, user)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    caller = models.CharField(max_length=64)
+    request_id = models.CharField(max_length=128)
+    request_hash = models.CharField(max_length=64)
+    topic = models.ForeignKey(
+        Topic, on_delete=models.SET_NULL, null=True, blank=True, related_name="broadcasts"
+    )
+    # The topic's key, kept when the topic is deleted; "" for a list send.
+    topic_key = models.CharField(max_length=100, blank=True, default="")
+    # A topic send reaches the subscriptions that existed when it was accepted: ids up to this one.
+    subscription_horizon = models.BigIntegerField(null=True, blank=True)
+    # A list send's recipients, sorted.
+    user_ids = ArrayField(models.UUIDField(), null=True, blank=True)
+    notification_type = models.CharField(max_length=16, choices=NotificationType.choices)
+    template_code = models.CharField(max_length=100)
+    language = models.CharField(max_length=16, blank=True, default="")
+    variables = models.JSONField(default=dict)
+    metadata = models.JSONField(default=dict)
+    priority = models.PositiveSmallIntegerField(default=5)
+    correlation_id = models.CharField(max_length=128, blank=True, default="")
+    status = models.CharField(
+        max_length=16, choices=BroadcastStatus.choices, default=BroadcastStatus.EXPANDING
+    )
+    recipients = models.PositiveIntegerField(default=0)
+    notifications_created = models.PositiveIntegerField(default=0)
+    # The last recipient expanded (users are expanded in id order).
+    cursor = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["caller", "request_id"], name="broadcast_caller_request_unique"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["updated_at"],
+                name="broadcast_expanding",
+                condition=models.Q(status="expanding"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"broadcast {self.id} ({self.status})"

@@ -8,12 +8,19 @@ from datetime import datetime
 from typing import Any
 
 import amqp.exceptions
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from redis.exceptions import RedisError
 
 from notifications.broker.connection import broker_connection
 from notifications.channels import CHANNELS, Channel
-from notifications.models import DeliveryAttempt, Notification, OutboxEntry
+from notifications.models import (
+    Broadcast,
+    DeliveryAttempt,
+    Notification,
+    OutboxEntry,
+    Topic,
+    TopicSubscription,
+)
 from notifications.providers.breakers import breaker_state
 from notifications.providers.registry import breaker_names_configured
 
@@ -37,6 +44,54 @@ def notification_get(*, notification_id: Any, user_id: uuid.UUID | None) -> Noti
         .filter(pk=notification_uuid)
         .first()
     )
+
+
+def topic_list() -> QuerySet[Topic]:
+    """Every topic by key, with its subscriber count."""
+    return Topic.objects.annotate(subscribers=Count("subscriptions")).order_by("key")
+
+
+def topic_get(*, key: str) -> Topic | None:
+    return topic_list().filter(key=key).first()
+
+
+def topic_subscriber_list(*, topic: Topic) -> QuerySet[TopicSubscription]:
+    """The topic's subscriptions in user order."""
+    return TopicSubscription.objects.filter(topic=topic).order_by("user_id").only("user_id", "created_at")
+
+
+def user_topic_list(*, user_id: uuid.UUID) -> QuerySet[TopicSubscription]:
+    """The topics a user is subscribed to, by key."""
+    return TopicSubscription.objects.filter(user_id=user_id).select_related("topic").order_by("topic__key")
+
+
+def broadcast_list(*, topic: str | None = None, status: str | None = None) -> QuerySet[Broadcast]:
+    """Broadcasts, newest first; `topic` (its key) and `status` narrow them."""
+    broadcasts = Broadcast.objects.defer("user_ids", "variables").order_by("-created_at", "id")
+    if topic is not None:
+        broadcasts = broadcasts.filter(topic_key=topic)
+    if status is not None:
+        broadcasts = broadcasts.filter(status=status)
+    return broadcasts
+
+
+def broadcast_get(*, broadcast_id: Any) -> Broadcast | None:
+    try:
+        broadcast_uuid = uuid.UUID(str(broadcast_id))
+    except ValueError:
+        return None
+    return broadcast_list().filter(pk=broadcast_uuid).first()
+
+
+def broadcast_status_counts(*, broadcast: Broadcast) -> dict[str, int]:
+    """How many of the broadcast's notifications are in each status (one query, on a partial index)."""
+    return {
+        row["status"]: row["n"]
+        for row in Notification.objects.filter(broadcast=broadcast)
+        .order_by()
+        .values("status")
+        .annotate(n=Count("id"))
+    }
 
 
 # Operations: what the metrics and the admin's operations page show. Reads only.

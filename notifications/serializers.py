@@ -5,7 +5,15 @@ from typing import Any
 
 from rest_framework import serializers
 
-from notifications.models import DeliveryAttempt, Notification, NotificationStatus
+from notifications.models import (
+    BROADCAST_REQUEST_ID_PREFIX,
+    Broadcast,
+    BroadcastStatus,
+    DeliveryAttempt,
+    Notification,
+    NotificationStatus,
+    Topic,
+)
 from notifier.api.validation import JSONObjectField
 from templates_app.models import NotificationType
 
@@ -25,6 +33,10 @@ class NotificationCreateSerializer(serializers.Serializer):
     def validate_request_id(self, value: str) -> str:
         if not value.isprintable():
             raise serializers.ValidationError("Must be printable characters only.")
+        if value.startswith(BROADCAST_REQUEST_ID_PREFIX):
+            raise serializers.ValidationError(
+                f"Must not start with {BROADCAST_REQUEST_ID_PREFIX!r} (reserved for broadcasts)."
+            )
         return value
 
 
@@ -53,6 +65,7 @@ def notification_create_fast(data: Any, validator: NotificationCreateSerializer)
         and type(request_id) is str
         and 0 < len(request_id) <= 128
         and request_id.isprintable()
+        and not request_id.startswith(BROADCAST_REQUEST_ID_PREFIX)
         and type(priority) is int
         and 1 <= priority <= 10
     ):
@@ -201,3 +214,126 @@ class StatusCallbackSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=[NotificationStatus.DELIVERED, NotificationStatus.FAILED])
     timestamp = serializers.DateTimeField(required=False)
     error = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class BroadcastCreateSerializer(NotificationCreateSerializer):
+    """A send to many recipients: a single send's body with `topic` or `user_ids` in place of `user_id`."""
+
+    user_id = None  # type: ignore[assignment]
+    topic = serializers.SlugField(
+        max_length=100, required=False, help_text="Send to this topic's subscribers."
+    )
+    user_ids = serializers.ListField(
+        child=serializers.UUIDField(),
+        min_length=1,
+        required=False,
+        help_text="Send to these users (up to BROADCAST_USER_IDS_MAX, 10,000; repeats count once).",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        named = [name for name in ("user_id", "topic", "user_ids") if name in self.initial_data]
+        if len(named) != 1:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Give exactly one of user_id, topic and user_ids."]}
+            )
+        return attrs
+
+
+def is_broadcast_body(data: Any) -> bool:
+    """A send naming `topic` or `user_ids` is a broadcast; anything else is a single send."""
+    return type(data) is dict and ("topic" in data or "user_ids" in data)
+
+
+class BroadcastAcceptedSerializer(serializers.Serializer):
+    broadcast_id = serializers.UUIDField()
+    request_id = serializers.CharField()
+    recipients = serializers.IntegerField(
+        help_text="Recipients when it was accepted: the topic's subscribers, or the distinct user_ids."
+    )
+    status = serializers.ChoiceField(choices=BroadcastStatus.choices)
+
+
+class BroadcastSerializer(serializers.ModelSerializer):
+    broadcast_id = serializers.UUIDField(source="id", read_only=True)
+    topic = serializers.CharField(source="topic_key", help_text="The topic's key; empty for a list send.")
+
+    class Meta:
+        model = Broadcast
+        fields = [
+            "broadcast_id",
+            "request_id",
+            "topic",
+            "notification_type",
+            "template_code",
+            "language",
+            "priority",
+            "metadata",
+            "status",
+            "recipients",
+            "notifications_created",
+            "correlation_id",
+            "created_at",
+            "updated_at",
+            "completed_at",
+        ]
+        read_only_fields = fields
+
+
+class BroadcastDetailSerializer(BroadcastSerializer):
+    notifications_by_status = serializers.SerializerMethodField(
+        help_text="How many of its notifications are in each status."
+    )
+
+    class Meta(BroadcastSerializer.Meta):
+        fields = [*BroadcastSerializer.Meta.fields, "notifications_by_status"]
+        read_only_fields = fields
+
+    def get_notifications_by_status(self, broadcast: Broadcast) -> dict[str, int]:
+        counts: dict[str, int] = self.context["counts"]
+        return {status: counts.get(status, 0) for status in NotificationStatus.values}
+
+
+class TopicSerializer(serializers.ModelSerializer):
+    subscribers = serializers.IntegerField(read_only=True, help_text="How many users are subscribed.")
+
+    class Meta:
+        model = Topic
+        fields = ["key", "name", "description", "subscribers", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class TopicCreateSerializer(serializers.Serializer):
+    key = serializers.SlugField(max_length=100, help_text="The topic's name in URLs and sends.")
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class TopicUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class TopicSubscribersInputSerializer(serializers.Serializer):
+    user_ids = serializers.ListField(
+        child=serializers.UUIDField(),
+        min_length=1,
+        help_text="Up to TOPIC_SUBSCRIBERS_MAX_PER_CALL (10,000) user ids; repeats count once.",
+    )
+
+
+class TopicSubscribersChangeSerializer(serializers.Serializer):
+    requested = serializers.IntegerField(help_text="Distinct user ids in the request.")
+    changed = serializers.IntegerField(help_text="Added (POST) or removed (DELETE); the rest already were.")
+    subscribers = serializers.IntegerField(help_text="The topic's subscribers after the change.")
+
+
+class TopicSubscriberSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField()
+    subscribed_at = serializers.DateTimeField(source="created_at")
+
+
+class UserTopicSerializer(serializers.Serializer):
+    key = serializers.CharField(source="topic.key")
+    name = serializers.CharField(source="topic.name")
+    description = serializers.CharField(source="topic.description")
+    subscribed_at = serializers.DateTimeField(source="created_at")

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from notifications import apis
+from notifications import apis, topic_apis
 
 urlpatterns = [
     path("notifications/", apis.NotificationListCreateApi.as_view(), name="notification-list"),
@@ -12,6 +12,11 @@ urlpatterns = [
         apis.NotificationDetailApi.as_view(),
         name="notification-detail",
     ),
+    path("broadcasts/", apis.BroadcastListApi.as_view(), name="broadcast-list"),
+    path("broadcasts/<str:broadcast_id>", apis.BroadcastDetailApi.as_view(), name="broadcast-detail"),
+    path("topics/", topic_apis.TopicListCreateApi.as_view(), name="topic-list"),
+    path("topics/<slug:key>", topic_apis.TopicDetailApi.as_view(), name="topic-detail"),
+    path("topics/<slug:key>/subscribers", topic_apis.TopicSubscribersApi.as_view(), name="topic-subscribers"),
     path("email/status/", apis.EmailStatusApi.as_view(), name="email-status"),
     path("push/status/", apis.PushStatusApi.as_view(), name="push-status"),
 ]

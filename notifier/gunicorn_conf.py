@@ -8,6 +8,7 @@ from typing import Any
 
 from gunicorn import util
 
+from notifier.api.bulk_routes import is_bulk_route
 from notifier.environment import env
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - a server
@@ -50,13 +51,12 @@ def child_exit(server: Any, worker: Any) -> None:
 # here, from the same setting the API checks.
 _MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
 _BATCH_MAX_BODY_BYTES = env.int("API_BATCH_MAX_BODY_BYTES", default=4 * 1024 * 1024)
-_BATCH_PATH = "/api/v1/notifications/batch"
 
 
 def pre_request(worker: Any, req: Any) -> None:
     headers = {name: value for name, value in req.headers}
     try:
-        limit = _BATCH_MAX_BODY_BYTES if req.path.rstrip("/") == _BATCH_PATH else _MAX_BODY_BYTES
+        limit = _BATCH_MAX_BODY_BYTES if is_bulk_route(req.path) else _MAX_BODY_BYTES
         too_large = int(headers.get("CONTENT-LENGTH") or 0) > limit
     except ValueError:
         too_large = True

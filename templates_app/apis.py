@@ -7,15 +7,14 @@ writes (create a version, activate) are for API keys and staff. Anonymous caller
 
 from typing import Any
 
-from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, OpenApiTypes, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from notifier.api.pagination import EnvelopePagination
+from notifier.api.pagination import PAGE_QUERY_PARAMETERS, paginated_response
 from notifier.api.permissions import IsAuthenticatedCaller, IsServiceOrStaff
 from notifier.api.validation import query_params_of
 from templates_app import selectors, services
@@ -33,10 +32,6 @@ from templates_app.serializers import (
 )
 
 TAGS = ["templates"]
-PAGE_PARAMETERS = [
-    OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
-    OpenApiParameter("limit", OpenApiTypes.INT, description="Items per page (default 20, at most 100)."),
-]
 
 
 class _ReadOpenWriteRestricted(APIView):
@@ -54,25 +49,17 @@ def _query(serializer_class: type, request: Request) -> dict[str, Any]:
     return dict(serializer.validated_data)
 
 
-def _page(*, request: Request, view: APIView, queryset: QuerySet, serializer_class: type) -> Response:
-    paginator = EnvelopePagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
 class TemplateListCreateApi(_ReadOpenWriteRestricted):
     @extend_schema(
         tags=TAGS,
         summary="List templates with their active version",
-        parameters=[TemplateFilterSerializer, *PAGE_PARAMETERS],
+        parameters=[TemplateFilterSerializer, *PAGE_QUERY_PARAMETERS],
         responses=TemplateVariantOutputSerializer(many=True),
     )
     def get(self, request: Request) -> Response:
         filters = _query(TemplateFilterSerializer, request)
         templates = selectors.template_list(**filters)
-        return _page(
-            request=request, view=self, queryset=templates, serializer_class=TemplateVariantOutputSerializer
-        )
+        return paginated_response(request, self, templates, TemplateVariantOutputSerializer)
 
     @extend_schema(
         tags=TAGS,
@@ -119,15 +106,13 @@ class TemplateVersionListApi(APIView):
     @extend_schema(
         tags=TAGS,
         summary="The version history of a template code, newest first",
-        parameters=[TemplateVariantFilterSerializer, *PAGE_PARAMETERS],
+        parameters=[TemplateVariantFilterSerializer, *PAGE_QUERY_PARAMETERS],
         responses=TemplateVersionOutputSerializer(many=True),
     )
     def get(self, request: Request, code: str) -> Response:
         filters = _query(TemplateVariantFilterSerializer, request)
         versions = selectors.template_version_list(code=code, **filters)
-        return _page(
-            request=request, view=self, queryset=versions, serializer_class=TemplateVersionOutputSerializer
-        )
+        return paginated_response(request, self, versions, TemplateVersionOutputSerializer)
 
 
 class TemplateActivateApi(APIView):

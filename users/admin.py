@@ -39,7 +39,7 @@ class _UserFormRules(forms.ModelForm):
 class UserAdminCreationForm(_UserFormRules, BaseUserCreationForm):
     class Meta:
         model = User
-        fields = ("email", "name", "preferences")
+        fields = ("email", "name", "preferences", "language")
 
 
 class UserAdminChangeForm(_UserFormRules, DjangoUserChangeForm):
@@ -50,6 +50,7 @@ class UserAdminChangeForm(_UserFormRules, DjangoUserChangeForm):
             "password",
             "name",
             "preferences",
+            "language",
             "is_active",
             "is_staff",
             "is_superuser",
@@ -71,7 +72,7 @@ class UserAdmin(DjangoUserAdmin):
     add_form = UserAdminCreationForm
     fieldsets = (
         (None, {"fields": ("id", "email", "password")}),
-        ("Profile", {"fields": ("name", "preferences")}),
+        ("Profile", {"fields": ("name", "preferences", "language")}),
         (
             "Permissions",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},

@@ -8,9 +8,7 @@ shape the output.
 
 import uuid
 from dataclasses import asdict
-from typing import Any
 
-from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -20,7 +18,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from notifier.api.pagination import EnvelopePagination
+from notifications.selectors import user_topic_list
+from notifications.serializers import UserTopicSerializer
+from notifications.services.topics import topic_leave
+from notifier.api.pagination import PAGE_QUERY_PARAMETERS, paginated_response
 from notifier.api.permissions import (
     IsAuthenticatedCaller,
     IsServiceOrStaff,
@@ -28,7 +29,8 @@ from notifier.api.permissions import (
     is_self,
     may_write_account,
 )
-from notifier.api.validation import query_params_of
+from notifier.api.schema import DELETED_RESPONSE
+from notifier.api.validation import query_params_of, validated_body
 from users.models import User
 from users.selectors import device_list, preferences_normalized, user_get, user_list
 from users.serializers import (
@@ -60,15 +62,7 @@ from users.services import (
 USERS_TAG = "users"
 DEVICES_TAG = "devices"
 AUTH_TAG = "auth"
-
-PAGE_PARAMETERS = [
-    OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
-    OpenApiParameter("limit", OpenApiTypes.INT, description="Items per page (default 20, at most 100)."),
-]
-# The envelope renderer cannot wrap a 204, so a deletion answers 200 with `data: null`.
-DELETED_RESPONSE = OpenApiResponse(
-    response={"nullable": True, "description": "Always null."}, description="Deleted; `data` is null."
-)
+TOPICS_TAG = "topics"
 
 
 def _user_for_caller(request: Request, user_id: uuid.UUID, *, write: bool = False) -> User:
@@ -80,18 +74,6 @@ def _user_for_caller(request: Request, user_id: uuid.UUID, *, write: bool = Fals
     if user is None or (write and not may_write_account(request, user)):
         raise NotFound()
     return user
-
-
-def _paginated(request: Request, view: APIView, items: QuerySet[Any], serializer: type[Any]) -> Response:
-    paginator = EnvelopePagination()
-    page = paginator.paginate_queryset(items, request, view=view)
-    return paginator.get_paginated_response(serializer(page, many=True).data)
-
-
-def _validated(serializer_class: type[serializers.Serializer], request: Request, **kwargs: Any) -> Any:
-    serializer = serializer_class(data=request.data, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class UserListFilterSerializer(serializers.Serializer):
@@ -106,7 +88,7 @@ class UserListCreateApi(APIView):
         summary="List users (API key or staff)",
         tags=[USERS_TAG],
         parameters=[
-            *PAGE_PARAMETERS,
+            *PAGE_QUERY_PARAMETERS,
             OpenApiParameter("email", OpenApiTypes.EMAIL, description="Exact address, case-insensitive."),
         ],
         responses={200: UserOutputSerializer(many=True)},
@@ -115,7 +97,7 @@ class UserListCreateApi(APIView):
         filters = UserListFilterSerializer(data=query_params_of(request))
         filters.is_valid(raise_exception=True)
         email = filters.validated_data.get("email") or None
-        return _paginated(request, self, user_list(email=email), UserOutputSerializer)
+        return paginated_response(request, self, user_list(email=email), UserOutputSerializer)
 
     @extend_schema(
         operation_id="users_create",
@@ -129,7 +111,7 @@ class UserListCreateApi(APIView):
         responses={201: UserOutputSerializer, 409: OpenApiResponse(description="Email already in use")},
     )
     def post(self, request: Request) -> Response:
-        data = _validated(UserCreateInputSerializer, request)
+        data = validated_body(UserCreateInputSerializer, request)
         user = user_create(**data)
         return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
 
@@ -163,7 +145,7 @@ class UserDetailApi(APIView):
     )
     def patch(self, request: Request, user_id: uuid.UUID) -> Response:
         user = _user_for_caller(request, user_id, write=True)
-        data = _validated(UserUpdateInputSerializer, request)
+        data = validated_body(UserUpdateInputSerializer, request)
         current_password = data.pop("current_password", None)
         if is_self(request, user):
             user_credentials_change_authorize(
@@ -209,7 +191,7 @@ class UserPreferencesApi(APIView):
     )
     def patch(self, request: Request, user_id: uuid.UUID) -> Response:
         user = _user_for_caller(request, user_id, write=True)
-        preferences = _validated(PreferencesSerializer, request)
+        preferences = validated_body(PreferencesSerializer, request)
         user = user_preferences_update(user=user, preferences=preferences)
         return Response(preferences_normalized(user.preferences))
 
@@ -221,12 +203,12 @@ class UserDevicesApi(APIView):
         operation_id="users_devices_list",
         summary="List a user's push devices",
         tags=[DEVICES_TAG],
-        parameters=PAGE_PARAMETERS,
+        parameters=PAGE_QUERY_PARAMETERS,
         responses={200: DeviceOutputSerializer(many=True)},
     )
     def get(self, request: Request, user_id: uuid.UUID) -> Response:
         user = _user_for_caller(request, user_id)
-        return _paginated(request, self, device_list(user=user), DeviceOutputSerializer)
+        return paginated_response(request, self, device_list(user=user), DeviceOutputSerializer)
 
     @extend_schema(
         operation_id="users_devices_create",
@@ -241,7 +223,7 @@ class UserDevicesApi(APIView):
     )
     def post(self, request: Request, user_id: uuid.UUID) -> Response:
         user = _user_for_caller(request, user_id, write=True)
-        data = _validated(DeviceInputSerializer, request)
+        data = validated_body(DeviceInputSerializer, request)
         device, created = device_register(user=user, token=data["token"], platform=data["platform"])
         http_status = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(DeviceOutputSerializer(device).data, status=http_status)
@@ -263,6 +245,36 @@ class UserDeviceDetailApi(APIView):
     )
     def delete(self, request: Request, user_id: uuid.UUID, token: str) -> Response:
         device_delete(user=_user_for_caller(request, user_id, write=True), token=token)
+        return Response(None)
+
+
+class UserTopicsApi(APIView):
+    permission_classes = [IsAuthenticatedCaller]
+
+    @extend_schema(
+        operation_id="users_topics_list",
+        summary="The topics a user is subscribed to",
+        tags=[TOPICS_TAG],
+        parameters=PAGE_QUERY_PARAMETERS,
+        responses=UserTopicSerializer(many=True),
+    )
+    def get(self, request: Request, user_id: uuid.UUID) -> Response:
+        user = _user_for_caller(request, user_id)
+        return paginated_response(request, self, user_topic_list(user_id=user.id), UserTopicSerializer)
+
+
+class UserTopicDetailApi(APIView):
+    permission_classes = [IsAuthenticatedCaller]
+
+    @extend_schema(
+        operation_id="users_topics_leave",
+        summary="Leave a topic",
+        description="A user's own token may; 404 when the user is not subscribed to it.",
+        tags=[TOPICS_TAG],
+        responses={200: DELETED_RESPONSE},
+    )
+    def delete(self, request: Request, user_id: uuid.UUID, key: str) -> Response:
+        topic_leave(user=_user_for_caller(request, user_id, write=True), key=key)
         return Response(None)
 
 
@@ -288,7 +300,7 @@ class LoginApi(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        data = _validated(LoginInputSerializer, request)
+        data = validated_body(LoginInputSerializer, request)
         try:
             pair = auth_login(
                 email=data["email"],
@@ -314,5 +326,5 @@ class RefreshApi(APIView):
         auth=[],
     )
     def post(self, request: Request) -> Response:
-        data = _validated(RefreshInputSerializer, request)
+        data = validated_body(RefreshInputSerializer, request)
         return Response(asdict(auth_refresh(refresh_token=data["refresh_token"])))

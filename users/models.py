@@ -54,6 +54,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Stored lower-cased; the functional unique constraint below is the guarantee.
     email = models.EmailField(max_length=254, unique=True)
     preferences = models.JSONField(default=default_preferences)
+    # The language the user reads (a BCP 47 tag such as "de" or "pt-BR"); a send that names none uses it
+    # when its template exists in it. "": the default language.
+    language = models.CharField(max_length=16, blank=True, default="")
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -95,6 +95,7 @@ class UserOutputSerializer(serializers.ModelSerializer):
             "name",
             "email",
             "preferences",
+            "language",
             "is_staff",
             "is_active",
             "created_at",
@@ -126,6 +127,12 @@ class UserCreateInputSerializer(serializers.Serializer):
         help_text="The push token's platform; android when omitted.",
     )
     preferences = PreferencesSerializer(required=False)
+    language = StrictCharField(
+        max_length=16,
+        required=False,
+        allow_blank=True,
+        help_text="The language the user reads (en, de, pt-BR...); a send naming none uses it.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "platform" in attrs and "push_token" not in attrs:
@@ -144,6 +151,12 @@ class UserUpdateInputSerializer(serializers.Serializer):
         style=PASSWORD_STYLE,
     )
     preferences = PreferencesSerializer(required=False)
+    language = StrictCharField(
+        max_length=16,
+        required=False,
+        allow_blank=True,
+        help_text="The language the user reads (en, de, pt-BR...); a send naming none uses it.",
+    )
     current_password = StrictCharField(
         max_length=PASSWORD_MAX_LENGTH,
         required=False,

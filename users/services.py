@@ -25,6 +25,7 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 from notifier.api.errors import ApplicationError
 from notifier.api.ratelimit import rate_limit_hit, rate_limit_reset
 from notifier.cache import CACHE_ERRORS
+from templates_app.languages import language_is_valid, language_normalize
 from users.models import Device, User, default_preferences, device_token_validators
 from users.selectors import user_profile_invalidate
 
@@ -147,12 +148,23 @@ def user_credentials_change_authorize(
         raise _validation_error("current_password", ["The current password is wrong."])
 
 
+def language_validate(language: str) -> str:
+    """A BCP 47 tag in its usual case ("pt-BR"), or "" for the default language."""
+    if language == "":
+        return ""
+    normalized = language_normalize(language=language)
+    if not language_is_valid(language=normalized):
+        raise _validation_error("language", ["A language tag such as en, de or pt-BR."])
+    return normalized
+
+
 def user_create(
     *,
     name: str,
     email: str,
     password: str,
     preferences: dict[str, bool] | None = None,
+    language: str = "",
     push_token: str | None = None,
     platform: str | None = None,
 ) -> User:
@@ -164,6 +176,7 @@ def user_create(
         name=name,
         email=email_normalize(email),
         preferences=merged_preferences,
+        language=language_validate(language),
     )
     _fields_validate(user=user)
     _password_set(user=user, password=password)
@@ -192,6 +205,7 @@ def user_update(
     email: str | None = None,
     password: str | None = None,
     preferences: dict[str, bool] | None = None,
+    language: str | None = None,
 ) -> User:
     """Changes what is given and nothing else. A new password ends the user's other sessions.
 
@@ -213,6 +227,9 @@ def user_update(
                 **preferences_validate(preferences, partial=True),
             }
             changed.append("preferences")
+        if language is not None:
+            locked.language = language_validate(language)
+            changed.append("language")
         _fields_validate(user=locked)
         if email is not None and _email_taken(email=locked.email, exclude_user_id=locked.pk):
             raise _email_conflict()

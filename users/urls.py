@@ -10,6 +10,8 @@ from users.apis import (
     UserDevicesApi,
     UserListCreateApi,
     UserPreferencesApi,
+    UserTopicDetailApi,
+    UserTopicsApi,
 )
 from users.models import DEVICE_TOKEN_ALPHABET, DEVICE_TOKEN_MAX_LENGTH
 
@@ -46,6 +48,8 @@ urlpatterns: list[URLPattern] = [
     path("<any_uuid:user_id>", UserDetailApi.as_view(), name="user-detail"),
     path("<any_uuid:user_id>/preferences", UserPreferencesApi.as_view(), name="user-preferences"),
     path("<any_uuid:user_id>/devices", UserDevicesApi.as_view(), name="user-devices"),
+    path("<any_uuid:user_id>/topics", UserTopicsApi.as_view(), name="user-topics"),
+    path("<any_uuid:user_id>/topics/<slug:key>", UserTopicDetailApi.as_view(), name="user-topic-detail"),
     path(
         "<any_uuid:user_id>/devices/<device_token:token>",
         UserDeviceDetailApi.as_view(),

@@ -130,10 +130,10 @@ WITH written AS (
     INSERT INTO {Notification._meta.db_table}
         (id, caller, request_id, request_hash, user_id, notification_type, template_code, language,
          variables, metadata, priority, correlation_id, status, error, attempts, transient_failures,
-         claimed_by, provider_message_id, delivered_device_ids, created_at, updated_at)
+         claimed_by, provider_message_id, delivered_device_ids, created_at, updated_at, broadcast_id)
     SELECT u.id, %(caller)s, u.request_id, u.request_hash, u.user_id, u.notification_type,
            u.template_code, u.language, u.variables, u.metadata, u.priority,
-           %(correlation_id)s, u.status, u.error, 0, 0, '', '', '[]'::jsonb, now(), now()
+           %(correlation_id)s, u.status, u.error, 0, 0, '', '', '[]'::jsonb, now(), now(), %(broadcast_id)s
       FROM jsonb_to_recordset(%(rows)s::jsonb)
            AS u(id uuid, request_id text, request_hash text, user_id uuid, notification_type text,
                 template_code text, language text, variables jsonb, metadata jsonb, priority int,
@@ -149,10 +149,17 @@ SELECT id FROM written
 """  # noqa: S608 - table names come from the models, values are parameters
 
 
-def notifications_write(*, caller: str, correlation_id: str, rows: list[NewNotification]) -> set[uuid.UUID]:
+def notifications_write(
+    *,
+    caller: str,
+    correlation_id: str,
+    rows: list[NewNotification],
+    broadcast_id: uuid.UUID | None = None,
+) -> set[uuid.UUID]:
     """Writes notifications and the outbox entries of those not skipped, in one statement (so in one
     transaction); answers the ids written. A request_id the caller used before is left out, not an error;
-    a user that no longer exists fails the statement (IntegrityError), writing nothing."""
+    a user that no longer exists fails the statement (IntegrityError), writing nothing. `broadcast_id`:
+    the broadcast they are recipients' parts of."""
     records = [
         {
             "id": str(row.id),
@@ -177,6 +184,7 @@ def notifications_write(*, caller: str, correlation_id: str, rows: list[NewNotif
         "caller": caller,
         "correlation_id": correlation_id,
         "pending": NotificationStatus.PENDING.value,
+        "broadcast_id": str(broadcast_id) if broadcast_id else None,
     }
     with connection.cursor() as cursor:
         cursor.execute(_INSERT, parameters)

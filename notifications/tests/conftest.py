@@ -32,6 +32,8 @@ WORKER_SETTINGS = {
     "LOG_LEVEL": "INFO",
     # Shorter than the default 60 s, so the scenarios that rely on the relay's sweep finish sooner.
     "DELIVERY_STALL_SECONDS": "10",
+    # Small fan-out chunks, so that a relay killed during a broadcast's fan-out dies between chunks.
+    "BROADCAST_CHUNK_SIZE": "100",
 }
 # The worker pools and the outbox relay, as `make run` starts them.
 PROCESSES = (*CHANNELS, "relay")

@@ -20,11 +20,18 @@ import pytest
 from django.db import close_old_connections, connection
 
 from notifications.channels import Channel
-from notifications.models import Notification, NotificationStatus
+from notifications.models import (
+    Broadcast,
+    BroadcastStatus,
+    Notification,
+    NotificationStatus,
+    Topic,
+    TopicSubscription,
+)
 from notifications.services.dlq import dlq_list
 from notifications.tests.conftest import queue_depth
 from standins.boundary import wait_for
-from users.tests.factories import UserFactory
+from users.tests.factories import UserFactory, users_bulk
 
 FULL = os.environ.get("CHAOS_SCALE", "short") == "full"
 pytestmark = [pytest.mark.workers, pytest.mark.chaos, pytest.mark.timeout(1200 if FULL else 300)]
@@ -324,6 +331,58 @@ def test_chaos_postgres_connections_killed(pipeline, service_client, smtp_server
     tally = _tally("PostgreSQL connections killed", ids, smtp_server, faults=kills)
     assert tally.lost == 0
     assert tally.duplicated <= kills
+
+
+def test_chaos_fan_out_killed_while_expanding(pipeline, service_client, smtp_server, email_template):
+    """kill -9 of the relay, which expands broadcasts, several times during a topic's fan-out: every
+    subscriber's notification is created once and delivered once."""
+    count = 20_000 if FULL else 3_000
+    users = users_bulk(count, prefix=f"fan-{uuid.uuid4().hex[:8]}")
+    topic = Topic.objects.create(key=f"fan-{uuid.uuid4().hex[:8]}", name="Fan-out under kills")
+    TopicSubscription.objects.bulk_create(
+        [TopicSubscription(topic=topic, user=u) for u in users], batch_size=5000
+    )
+    response = service_client.post(
+        "/api/v1/notifications/",
+        {
+            "notification_type": "email",
+            "topic": topic.key,
+            "template_code": "welcome",
+            "variables": {"name": "everyone", "code": "7"},
+            "request_id": f"fan-{uuid.uuid4()}",
+        },
+        format="json",
+    )
+    assert response.status_code == 202, response.content
+    broadcast_id = response.json()["data"]["broadcast_id"]
+
+    def created() -> int:
+        return Notification.objects.filter(broadcast_id=broadcast_id).count()
+
+    kills = 0
+    for wanted in (count // 4, count // 2):  # a quarter of the way, then half of the way
+        wait_for(lambda: created() >= wanted, timeout=120, interval=0.02, message="fan-out progress")  # noqa: B023
+        if Broadcast.objects.get(pk=broadcast_id).status == BroadcastStatus.COMPLETE:
+            break
+        pipeline.stop("relay", sig=signal.SIGKILL)
+        kills += 1
+        pipeline.start("relay")
+    wait_for(
+        lambda: Broadcast.objects.get(pk=broadcast_id).status == BroadcastStatus.COMPLETE,
+        timeout=300,
+        message="the fan-out to complete",
+    )
+    notifications = list(Notification.objects.filter(broadcast_id=broadcast_id).values_list("id", "user_id"))
+    ids = [str(notification_id) for notification_id, _ in notifications]
+    _all_sent(ids, timeout=900 if FULL else 240)
+
+    tally = _tally("kill -9 of the relay during a fan-out", ids, smtp_server, faults=kills)
+    assert len(notifications) == count
+    assert {user_id for _, user_id in notifications} == {u.id for u in users}
+    assert Broadcast.objects.get(pk=broadcast_id).notifications_created == count
+    assert tally.lost == 0
+    assert tally.duplicated == 0
+    assert kills >= 1
 
 
 def _accepted_together(users: list, poison_user, email_template) -> tuple[list[str], str]:

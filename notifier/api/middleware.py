@@ -10,6 +10,7 @@ from django.contrib.sessions import middleware as session_middleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, get_resolver
 
+from notifier.api.bulk_routes import is_bulk_route
 from notifier.api.renderers import envelope
 from notifier.logging import correlation_id_from, correlation_id_set
 
@@ -33,18 +34,12 @@ class CorrelationIdMiddleware:
         return response
 
 
-# The one route whose bodies may reach API_BATCH_MAX_BODY_BYTES (gunicorn_conf.py names it too).
-BATCH_PATH = "/api/v1/notifications/batch"
-
-
 def body_limit_for(path: str) -> int:
-    return (
-        settings.API_BATCH_MAX_BODY_BYTES if path.rstrip("/") == BATCH_PATH else settings.API_MAX_BODY_BYTES
-    )
+    return settings.API_BATCH_MAX_BODY_BYTES if is_bulk_route(path) else settings.API_MAX_BODY_BYTES
 
 
 class RequestSizeLimitMiddleware:
-    """Refuses bodies over API_MAX_BODY_BYTES (API_BATCH_MAX_BODY_BYTES for the batch send) with 413
+    """Refuses bodies over API_MAX_BODY_BYTES (API_BATCH_MAX_BODY_BYTES on the bulk routes) with 413
     before anything reads them."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

@@ -4,6 +4,8 @@ import re
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -54,3 +56,17 @@ class EnvelopePagination(PageNumberPagination):
 
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         return schema
+
+
+# The query parameters of every paginated list, for its OpenAPI description.
+PAGE_QUERY_PARAMETERS = [
+    OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
+    OpenApiParameter("limit", OpenApiTypes.INT, description="Items per page (default 20, at most 100)."),
+]
+
+
+def paginated_response(request: Request, view: Any, items: Any, serializer_class: type[Any]) -> Response:
+    """One page of `items`, serialized, in the envelope with the page's meta."""
+    paginator = EnvelopePagination()
+    page: Any = paginator.paginate_queryset(items, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from drf_spectacular.utils import OpenApiResponse
+
 PAGINATION_META = {
     "type": "object",
     "properties": {
@@ -113,3 +115,9 @@ def envelope_postprocessing_hook(result: dict[str, Any], generator: Any, **kwarg
                 if str(code) == "429":
                     headers.update(RETRY_AFTER_HEADER)
     return result
+
+
+# The envelope renderer cannot wrap a 204, so a deletion answers 200 with `data: null`.
+DELETED_RESPONSE = OpenApiResponse(
+    response={"nullable": True, "description": "Always null."}, description="Deleted; `data` is null."
+)

@@ -53,3 +53,10 @@ def query_params_of(request: Any) -> dict[str, str]:
     plain data, `?code=` is validated as the empty value it is (a 400), as the schema says.
     """
     return {key: request.query_params[key] for key in request.query_params}
+
+
+def validated_body(serializer_class: type[serializers.Serializer], request: Any, **kwargs: Any) -> Any:
+    """The request body validated by `serializer_class` (a 400 with the field errors otherwise)."""
+    serializer = serializer_class(data=request.data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

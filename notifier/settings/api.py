@@ -24,7 +24,8 @@ REST_FRAMEWORK = {
 PAGINATION_MAX_LIMIT = env.int("PAGINATION_MAX_LIMIT", default=100)
 # Bodies larger than this are refused with 413 before any parsing.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=256 * 1024)
-# POST /notifications/batch carries up to NOTIFICATION_BATCH_MAX single sends: its bodies may be larger.
+# The bulk routes (the batch send, a send to up to 10,000 user_ids, a topic's subscribers: see
+# notifier.api.bulk_routes) may carry larger bodies.
 API_BATCH_MAX_BODY_BYTES = env.int("API_BATCH_MAX_BODY_BYTES", default=4 * 1024 * 1024)
 NOTIFICATION_BATCH_MAX = env.int("NOTIFICATION_BATCH_MAX", default=1000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, API_BATCH_MAX_BODY_BYTES)
@@ -88,3 +89,7 @@ SPECTACULAR_SETTINGS = {
         }
     },
 }
+
+# Topics and broadcasts: user ids per subscribers call and per list send (`user_ids`).
+TOPIC_SUBSCRIBERS_MAX_PER_CALL = env.int("TOPIC_SUBSCRIBERS_MAX_PER_CALL", default=10_000)
+BROADCAST_USER_IDS_MAX = env.int("BROADCAST_USER_IDS_MAX", default=10_000)

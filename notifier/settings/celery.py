@@ -66,3 +66,6 @@ DELIVERY_STALL_SECONDS = env.int("DELIVERY_STALL_SECONDS", default=60)
 # The outbox relay polls for new entries this often when idle (an empty poll is one index lookup).
 OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", default=0.02)
 OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=500)
+# Broadcasts are expanded into notifications by the relay this many recipients at a time, each chunk in
+# one transaction with the broadcast's cursor.
+BROADCAST_CHUNK_SIZE = env.int("BROADCAST_CHUNK_SIZE", default=1000)

@@ -27,7 +27,7 @@ def new_user_body(**overrides):
 
 
 def test_create_user_answers_201_with_the_user_without_the_password(service_client):
-    response = service_client.post(LIST_URL, new_user_body(), format="json")
+    response = service_client.post(LIST_URL, new_user_body(language="pt-br"), format="json")
 
     body = response.json()
     user = User.objects.get()
@@ -41,6 +41,7 @@ def test_create_user_answers_201_with_the_user_without_the_password(service_clie
         "name": "Ada Lovelace",
         "email": "ada@example.com",
         "preferences": {"email": True, "push": True},
+        "language": "pt-BR",
         "is_staff": False,
         "is_active": True,
         "created_at": body["data"]["created_at"],
@@ -522,3 +523,24 @@ def test_delete_unknown_user_is_404(service_client):
     response = service_client.delete(detail_url(uuid.uuid4()))
 
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("language", ["english", "e", "en_US", "de-", 7])
+def test_a_user_with_a_language_that_is_not_a_tag_is_refused_and_not_written(service_client, language):
+    response = service_client.post(LIST_URL, new_user_body(language=language), format="json")
+
+    assert response.status_code == 400
+    assert "language" in response.json()["data"]
+    assert not User.objects.exists()
+
+
+def test_a_user_changes_their_language_and_clears_it(user_client, user):
+    url = f"{LIST_URL}{user.id}"
+
+    set_response = user_client.patch(url, {"language": "DE"}, format="json")
+    cleared = user_client.patch(url, {"language": ""}, format="json")
+
+    assert set_response.json()["data"]["language"] == "de"
+    assert cleared.json()["data"]["language"] == ""
+    user.refresh_from_db()
+    assert user.language == ""

@@ -1,0 +1,342 @@
+"""Broadcasts: one send to many recipients, a topic's subscribers or a list of users.
+
+Accepting one writes one row and answers at once. The fan-out (`broadcast_expand_once`, run by the outbox
+relay) turns it into one notification per recipient, a chunk at a time: the broadcast row is locked (SKIP
+LOCKED, so several relays share the work), the next recipients after its cursor are read in user order,
+their notifications and outbox entries are written with the same statement as a single send's, and the
+cursor moves, all in one transaction. A fan-out killed anywhere leaves the chunk either wholly written with
+its cursor or not at all; and each notification's request_id, `broadcast:<broadcast id>:<user id>`, is
+unique for its caller, so even a repeated chunk creates each recipient's notification once.
+
+Each recipient's preferences decide as for a single send (skipped with the reason), and a broadcast that
+names no language reaches each recipient in the language they read, when the template exists in it.
+"""
+
+import hashlib
+import json
+import logging
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, Max, OuterRef, QuerySet
+from django.utils import timezone
+
+from notifications.channels import Channel
+from notifications.metrics import notification_accepted
+from notifications.models import (
+    BROADCAST_REQUEST_ID_PREFIX,
+    Broadcast,
+    BroadcastStatus,
+    Topic,
+    TopicSubscription,
+)
+from notifications.services.accept import (
+    NewNotification,
+    conflict_error,
+    missing_variables_error,
+    notifications_write,
+    skip_reason_for,
+    template_error,
+)
+from notifications.services.topics import users_active_unknown, users_unknown_error
+from notifier.api.errors import ApplicationError
+from templates_app.languages import language_default
+from templates_app.models import TemplateVersion
+from templates_app.rendering import template_variables_missing
+from templates_app.selectors import template_version_resolve
+from users.models import Device, User
+from users.selectors import preferences_normalized
+
+logger = logging.getLogger(__name__)
+
+_NO_USER = uuid.UUID(int=0)
+
+
+def broadcast_request_id(*, broadcast_id: uuid.UUID, user_id: uuid.UUID) -> str:
+    return f"{BROADCAST_REQUEST_ID_PREFIX}{broadcast_id}:{user_id}"
+
+
+@dataclass(frozen=True)
+class BroadcastAcceptResult:
+    broadcast: Broadcast
+    created: bool
+
+
+def _request_hash(fields: dict[str, Any], user_ids: list[uuid.UUID] | None) -> str:
+    canonical = json.dumps(
+        {
+            "notification_type": fields["notification_type"],
+            "topic": fields.get("topic"),
+            "user_ids": [str(user_id) for user_id in user_ids] if user_ids is not None else None,
+            "template_code": fields["template_code"],
+            "variables": fields["variables"],
+            "priority": fields["priority"],
+            "language": fields.get("language") or "",
+            "metadata": fields.get("metadata") or {},
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _repeat_of(existing: Broadcast, request_hash: str) -> BroadcastAcceptResult:
+    if existing.request_hash != request_hash:
+        raise conflict_error(existing.id)
+    return BroadcastAcceptResult(broadcast=existing, created=False)
+
+
+def broadcast_accept(
+    *,
+    caller: str,
+    request_id: str,
+    notification_type: str,
+    template_code: str,
+    variables: dict[str, Any],
+    topic: str | None = None,
+    user_ids: list[uuid.UUID] | None = None,
+    priority: int = 5,
+    language: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    correlation_id: str = "",
+) -> BroadcastAcceptResult:
+    """Accepts a send to a topic's subscribers (`topic`) or to a list of users (`user_ids`), exactly one
+    of them. The same idempotency rules as a single send, among the caller's broadcasts."""
+    fields: dict[str, Any] = {
+        "notification_type": notification_type,
+        "topic": topic,
+        "template_code": template_code,
+        "variables": variables,
+        "priority": priority,
+        "language": language,
+        "metadata": metadata or {},
+    }
+    if user_ids is not None and len(user_ids) > settings.BROADCAST_USER_IDS_MAX:
+        raise ApplicationError(
+            f"At most {settings.BROADCAST_USER_IDS_MAX} user_ids per send.",
+            code="payload_too_large",
+            status=413,
+        )
+    recipients_sorted = sorted(set(user_ids)) if user_ids is not None else None
+    request_hash = _request_hash(fields, recipients_sorted)
+    existing = Broadcast.objects.filter(caller=caller, request_id=request_id).first()
+    if existing is not None:
+        return _repeat_of(existing, request_hash)
+
+    topic_row: Topic | None = None
+    horizon: int | None = None
+    if topic is not None:
+        topic_row = Topic.objects.filter(key=topic).first()
+        if topic_row is None:
+            raise ApplicationError(
+                "No such topic.", code="validation_error", status=400, data={"topic": ["No such topic."]}
+            )
+        snapshot = TopicSubscription.objects.filter(topic=topic_row).aggregate(n=Count("id"), last=Max("id"))
+        recipients, horizon = snapshot["n"], snapshot["last"]
+    else:
+        assert recipients_sorted is not None
+        unknown = users_active_unknown(user_ids=recipients_sorted)
+        if unknown:
+            raise users_unknown_error("user_ids", unknown)
+        recipients = len(recipients_sorted)
+    try:
+        version = template_version_resolve(
+            code=template_code, notification_type=notification_type, language=language
+        )
+    except ApplicationError as exc:
+        raise template_error(exc) from exc
+    missing = template_variables_missing(version=version, variables=variables)
+    if missing:
+        raise missing_variables_error(missing)
+
+    complete = recipients == 0
+    broadcast = Broadcast(
+        caller=caller,
+        request_id=request_id,
+        request_hash=request_hash,
+        topic=topic_row,
+        topic_key=topic or "",
+        subscription_horizon=horizon,
+        user_ids=recipients_sorted,
+        notification_type=notification_type,
+        template_code=template_code,
+        language=language or "",
+        variables=variables,
+        metadata=fields["metadata"],
+        priority=priority,
+        correlation_id=correlation_id,
+        recipients=recipients,
+        status=BroadcastStatus.COMPLETE if complete else BroadcastStatus.EXPANDING,
+        completed_at=timezone.now() if complete else None,
+    )
+    try:
+        with transaction.atomic():
+            broadcast.save(force_insert=True)
+    except IntegrityError:
+        # A concurrent request with this request_id won (or the topic was deleted meanwhile).
+        existing = Broadcast.objects.filter(caller=caller, request_id=request_id).first()
+        if existing is None:
+            raise ApplicationError("Please retry.", code="conflict", status=409) from None
+        return _repeat_of(existing, request_hash)
+    logger.info(
+        "broadcast accepted",
+        extra={"broadcast_id": str(broadcast.id), "recipients": recipients, "topic": topic or ""},
+    )
+    return BroadcastAcceptResult(broadcast=broadcast, created=True)
+
+
+@dataclass(frozen=True)
+class _Recipient:
+    user_id: uuid.UUID
+    preferences: Any
+    language: str
+    has_device: bool
+
+
+def _recipients_next(broadcast: Broadcast, limit: int) -> list[_Recipient]:
+    """The next active recipients after the cursor, in user id order (one query: a range of the topic's
+    subscriptions by its (topic, user) index, or of the users by their primary key)."""
+    after = broadcast.cursor or _NO_USER
+    if broadcast.user_ids is not None:
+        rows: QuerySet[Any] = User.objects.filter(id__in=broadcast.user_ids, id__gt=after, is_active=True)
+        user, prefix = "id", ""
+    else:
+        # A topic deleted meanwhile has no subscribers left: the broadcast completes with what it made.
+        rows = TopicSubscription.objects.filter(
+            topic_id=broadcast.topic_id or 0,
+            id__lte=broadcast.subscription_horizon or 0,
+            user_id__gt=after,
+            user__is_active=True,
+        )
+        user, prefix = "user_id", "user__"
+    columns = [user, f"{prefix}preferences", f"{prefix}language"]
+    if broadcast.notification_type == Channel.PUSH:
+        rows = rows.annotate(has_device=Exists(Device.objects.filter(user_id=OuterRef(user), active=True)))
+        columns.append("has_device")
+    return [
+        _Recipient(row[0], row[1], row[2], row[3] if len(row) > 3 else True)
+        for row in rows.order_by(user).values_list(*columns)[:limit]
+    ]
+
+
+class _Languages:
+    """Which language each recipient gets: the broadcast's; else the one they read, when the template
+    exists in it (or in its base language: pt for pt-BR) with every variable the broadcast gives; else the
+    default. One resolve per language."""
+
+    def __init__(self, broadcast: Broadcast) -> None:
+        self.broadcast = broadcast
+        self.usable: dict[str, bool] = {}
+
+    def for_user(self, language: str) -> str:
+        if self.broadcast.language or not language:
+            return self.broadcast.language
+        if language not in self.usable:
+            self.usable[language] = self._usable(language)
+        return language if self.usable[language] else ""
+
+    def _usable(self, language: str) -> bool:
+        try:
+            version: TemplateVersion = template_version_resolve(
+                code=self.broadcast.template_code,
+                notification_type=self.broadcast.notification_type,
+                language=language,
+            )
+        except ApplicationError:
+            return False
+        # The resolver falls back to the default language: that is not the template "in" this one.
+        default = language_default()
+        in_language = version.template.language != default or language.split("-")[0] == default.split("-")[0]
+        return in_language and not template_variables_missing(
+            version=version, variables=self.broadcast.variables
+        )
+
+
+def _rows(broadcast: Broadcast, recipients: list[_Recipient]) -> list[NewNotification]:
+    languages = _Languages(broadcast)
+    rows = []
+    for recipient in recipients:
+        fields = {
+            "request_id": broadcast_request_id(broadcast_id=broadcast.id, user_id=recipient.user_id),
+            "notification_type": broadcast.notification_type,
+            "user_id": recipient.user_id,
+            "template_code": broadcast.template_code,
+            "variables": broadcast.variables,
+            "priority": broadcast.priority,
+            "language": languages.for_user(recipient.language),
+            "metadata": broadcast.metadata,
+        }
+        skip_reason = skip_reason_for(
+            channel=broadcast.notification_type,
+            preferences=preferences_normalized(recipient.preferences),
+            has_device=recipient.has_device,
+        )
+        rows.append(NewNotification(uuid.uuid4(), fields, broadcast.request_hash, skip_reason))
+    return rows
+
+
+def _chunk_write(
+    broadcast: Broadcast, limit: int
+) -> tuple[list[_Recipient], list[NewNotification], set[uuid.UUID]]:
+    """Reads the next recipients and writes their notifications. A recipient deleted between the read and
+    the write fails the statement (its user is gone): the chunk is read and written again, once."""
+    for attempt in (1, 2):
+        recipients = _recipients_next(broadcast, limit)
+        rows = _rows(broadcast, recipients)
+        if not rows:
+            return recipients, rows, set()
+        try:
+            with transaction.atomic():  # a savepoint: the broadcast's lock is kept
+                written = notifications_write(
+                    caller=broadcast.caller,
+                    correlation_id=broadcast.correlation_id,
+                    rows=rows,
+                    broadcast_id=broadcast.id,
+                )
+            return recipients, rows, written
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def broadcast_expand_once(*, chunk: int | None = None) -> int:
+    """Expands the next chunk of one broadcast that is still expanding (the one that waited longest);
+    answers how many recipients it covered, at least 1 when it did any work (0: nothing to do)."""
+    limit = chunk or settings.BROADCAST_CHUNK_SIZE
+    with transaction.atomic():
+        broadcast = (
+            Broadcast.objects.select_for_update(skip_locked=True)
+            .filter(status=BroadcastStatus.EXPANDING)
+            .order_by("updated_at")
+            .first()
+        )
+        if broadcast is None:
+            return 0
+        recipients, rows, written = _chunk_write(broadcast, limit)
+        broadcast.notifications_created += len(written)
+        if recipients:
+            broadcast.cursor = recipients[-1].user_id
+        if len(recipients) < limit:
+            broadcast.status, broadcast.completed_at = BroadcastStatus.COMPLETE, timezone.now()
+        broadcast.save(
+            update_fields=["notifications_created", "cursor", "status", "completed_at", "updated_at"]
+        )
+    accepted = Counter("skipped" if row.skip_reason else "pending" for row in rows if row.id in written)
+    for status, count in accepted.items():
+        notification_accepted(channel=broadcast.notification_type, status=status, amount=count)
+    logger.info(
+        "broadcast expanded",
+        extra={
+            "broadcast_id": str(broadcast.id),
+            "recipients": len(recipients),
+            "notifications_created": len(written),
+            "complete": broadcast.status == BroadcastStatus.COMPLETE,
+        },
+    )
+    return max(len(recipients), 1)

@@ -1,0 +1,141 @@
+"""Topics under /api/v1/topics/: API keys and staff only. Only they create topics and add or remove
+subscribers, so a user cannot put anyone into a topic; a user lists and leaves their own topics under
+/api/v1/users/{user_id}/topics (users.apis)."""
+
+from dataclasses import asdict
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from notifications.models import Topic
+from notifications.selectors import topic_get, topic_list, topic_subscriber_list
+from notifications.serializers import (
+    TopicCreateSerializer,
+    TopicSerializer,
+    TopicSubscribersChangeSerializer,
+    TopicSubscriberSerializer,
+    TopicSubscribersInputSerializer,
+    TopicUpdateSerializer,
+)
+from notifications.services.topics import (
+    topic_create,
+    topic_delete,
+    topic_not_found,
+    topic_subscribers_add,
+    topic_subscribers_remove,
+    topic_update,
+)
+from notifier.api.pagination import PAGE_QUERY_PARAMETERS, paginated_response
+from notifier.api.permissions import IsServiceOrStaff
+from notifier.api.schema import DELETED_RESPONSE
+from notifier.api.validation import validated_body
+
+TOPICS_TAG = "topics"
+
+
+def _topic(key: str) -> Topic:
+    topic = topic_get(key=key)
+    if topic is None:
+        raise topic_not_found()
+    return topic
+
+
+class TopicListCreateApi(APIView):
+    permission_classes = [IsServiceOrStaff]
+
+    @extend_schema(
+        summary="List topics with their subscriber counts",
+        tags=[TOPICS_TAG],
+        parameters=PAGE_QUERY_PARAMETERS,
+        responses=TopicSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        return paginated_response(request, self, topic_list(), TopicSerializer)
+
+    @extend_schema(
+        summary="Create a topic",
+        tags=[TOPICS_TAG],
+        request=TopicCreateSerializer,
+        responses={201: TopicSerializer, 409: OpenApiResponse(description="The key is taken")},
+    )
+    def post(self, request: Request) -> Response:
+        topic = topic_create(**validated_body(TopicCreateSerializer, request))
+        return Response(TopicSerializer(_topic(topic.key)).data, status=status.HTTP_201_CREATED)
+
+
+class TopicDetailApi(APIView):
+    permission_classes = [IsServiceOrStaff]
+
+    @extend_schema(summary="A topic", tags=[TOPICS_TAG], responses=TopicSerializer)
+    def get(self, request: Request, key: str) -> Response:
+        return Response(TopicSerializer(_topic(key)).data)
+
+    @extend_schema(
+        summary="Rename a topic or change its description",
+        tags=[TOPICS_TAG],
+        request=TopicUpdateSerializer,
+        responses=TopicSerializer,
+    )
+    def patch(self, request: Request, key: str) -> Response:
+        topic = topic_update(topic=_topic(key), **validated_body(TopicUpdateSerializer, request))
+        return Response(TopicSerializer(topic).data)
+
+    @extend_schema(
+        summary="Delete a topic and its subscriptions (its broadcasts keep its key)",
+        tags=[TOPICS_TAG],
+        responses={200: DELETED_RESPONSE},
+    )
+    def delete(self, request: Request, key: str) -> Response:
+        topic_delete(topic=_topic(key))
+        return Response(None)
+
+
+class TopicSubscribersApi(APIView):
+    permission_classes = [IsServiceOrStaff]
+
+    @extend_schema(
+        summary="List a topic's subscribers, in user id order",
+        tags=[TOPICS_TAG],
+        parameters=PAGE_QUERY_PARAMETERS,
+        responses=TopicSubscriberSerializer(many=True),
+    )
+    def get(self, request: Request, key: str) -> Response:
+        return paginated_response(
+            request, self, topic_subscriber_list(topic=_topic(key)), TopicSubscriberSerializer
+        )
+
+    @extend_schema(
+        summary="Subscribe users to a topic, in bulk",
+        description=(
+            "All or nothing: a user id that is not an active user refuses the call (400, naming them). "
+            "Users already subscribed are counted, not an error."
+        ),
+        tags=[TOPICS_TAG],
+        request=TopicSubscribersInputSerializer,
+        responses={
+            200: TopicSubscribersChangeSerializer,
+            413: OpenApiResponse(description="More than TOPIC_SUBSCRIBERS_MAX_PER_CALL user ids"),
+        },
+    )
+    def post(self, request: Request, key: str) -> Response:
+        data = validated_body(TopicSubscribersInputSerializer, request)
+        change = topic_subscribers_add(topic=_topic(key), user_ids=data["user_ids"])
+        return Response(asdict(change))
+
+    @extend_schema(
+        summary="Unsubscribe users from a topic, in bulk",
+        description="User ids that are not subscribers are counted, not an error.",
+        tags=[TOPICS_TAG],
+        request=TopicSubscribersInputSerializer,
+        responses={
+            200: TopicSubscribersChangeSerializer,
+            413: OpenApiResponse(description="More than TOPIC_SUBSCRIBERS_MAX_PER_CALL user ids"),
+        },
+    )
+    def delete(self, request: Request, key: str) -> Response:
+        data = validated_body(TopicSubscribersInputSerializer, request)
+        change = topic_subscribers_remove(topic=_topic(key), user_ids=data["user_ids"])
+        return Response(asdict(change))
