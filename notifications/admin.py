@@ -1,5 +1,6 @@
 """Operations in the admin: follow a notification's timeline, retry failed ones, and the operations page
-(queue and dead-letter queue depths, outbox backlog, circuit breakers, dead letters to replay)."""
+(queue and dead-letter queue depths, outbox backlog, circuit breakers, dead letters to replay); topics,
+their subscribers, and the progress of broadcasts."""
 
 import uuid
 from typing import Any
@@ -7,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -16,9 +17,18 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from notifications.broker.connection import BROKER_ERRORS
-from notifications.models import DeliveryAttempt, Notification, NotificationStatus, OutboxEntry
+from notifications.models import (
+    Broadcast,
+    DeliveryAttempt,
+    Notification,
+    NotificationStatus,
+    OutboxEntry,
+    Topic,
+    TopicSubscription,
+)
 from notifications.selectors import (
     breaker_states,
+    broadcast_status_counts,
     broker_queue_depths,
     notification_timeline,
     outbox_backlog_get,
@@ -191,3 +201,69 @@ class OutboxEntryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(Topic)
+class TopicAdmin(admin.ModelAdmin):
+    list_display = ["key", "name", "subscriber_count", "created_at"]
+    search_fields = ["key", "name"]
+    readonly_fields = ["subscriber_count", "created_at", "updated_at"]
+    fields = ["key", "name", "description", "subscriber_count", "created_at", "updated_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Topic]:
+        return super().get_queryset(request).annotate(subscribers=Count("subscriptions"))
+
+    @admin.display(description="Subscribers", ordering="subscribers")
+    def subscriber_count(self, obj: Topic) -> SafeString:
+        url = reverse("admin:notifications_topicsubscription_changelist") + f"?topic__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, getattr(obj, "subscribers", 0))
+
+
+@admin.register(TopicSubscription)
+class TopicSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["topic", "user", "created_at"]
+    list_filter = ["topic"]
+    search_fields = ["user__email", "topic__key"]
+    list_select_related = ["topic", "user"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Broadcast)
+class BroadcastAdmin(admin.ModelAdmin):
+    """Read-only: a broadcast is made by a send, and its progress is the fan-out's."""
+
+    list_display = [
+        "id", "topic_key", "notification_type", "template_code", "status", "recipients",
+        "notifications_created", "created_at", "completed_at",
+    ]  # fmt: skip
+    list_filter = ["status", "notification_type", "created_at"]
+    search_fields = ["id", "request_id", "topic_key", "template_code", "correlation_id"]
+    date_hierarchy = "created_at"
+    exclude = ["user_ids"]
+    readonly_fields = [
+        *(f.name for f in Broadcast._meta.fields if f.name != "user_ids"),
+        "list_recipients",
+        "progress",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="Listed recipients")
+    def list_recipients(self, obj: Broadcast) -> int | None:
+        return len(obj.user_ids) if obj.user_ids is not None else None
+
+    @admin.display(description="Notifications by status")
+    def progress(self, obj: Broadcast) -> SafeString:
+        counts = broadcast_status_counts(broadcast=obj)
+        url = reverse("admin:notifications_notification_changelist") + f"?broadcast__id__exact={obj.pk}"
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", sorted(counts.items()))
+        return format_html(
+            '<table class="broadcast-progress"><tbody>{}</tbody></table><a href="{}">Its notifications</a>',
+            rows,
+            url,
+        )

@@ -27,6 +27,7 @@ class UserProfile:
     email: str
     preferences: dict[str, bool]
     is_active: bool
+    language: str = ""
 
 
 def user_profile_cache_key(user_id: uuid.UUID) -> str:
@@ -64,6 +65,7 @@ def _profile_of(user: User) -> UserProfile:
         email=user.email,
         preferences=preferences_normalized(user.preferences),
         is_active=user.is_active,
+        language=user.language,
     )
 
 
@@ -74,6 +76,7 @@ def _profile_to_cache(profile: UserProfile) -> dict[str, Any]:
         "email": profile.email,
         "preferences": dict(profile.preferences),
         "is_active": profile.is_active,
+        "language": profile.language,
     }
 
 
@@ -86,6 +89,7 @@ def _profile_from_cache(value: Any) -> UserProfile | None:
             email=str(value["email"]),
             preferences=preferences_normalized(value["preferences"]),
             is_active=bool(value["is_active"]),
+            language=str(value["language"]),
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -115,7 +119,11 @@ def user_profile_get(*, user_id: uuid.UUID | str, cached: Any = UNREAD) -> UserP
         if profile is not None:
             return profile
 
-    user = User.objects.filter(pk=parsed_id).only("id", "name", "email", "preferences", "is_active").first()
+    user = (
+        User.objects.filter(pk=parsed_id)
+        .only("id", "name", "email", "preferences", "is_active", "language")
+        .first()
+    )
     if user is None:
         return None
     profile = _profile_of(user)
@@ -148,7 +156,7 @@ def user_profiles_get(*, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, UserProfi
         found = {
             user.id: _profile_of(user)
             for user in User.objects.filter(pk__in=missing).only(
-                "id", "name", "email", "preferences", "is_active"
+                "id", "name", "email", "preferences", "is_active", "language"
             )
         }
         profiles.update(found)

@@ -1,7 +1,7 @@
 """Writes of the users app: accounts, channel preferences, push devices, and login/refresh tokens.
 
 Every write runs in one transaction, so a failure leaves nothing half-written, and every change to what
-the delivery pipeline reads (name, email, preferences, is_active) drops the cached profile.
+the delivery pipeline reads (name, email, preferences, is_active, language) drops the cached profile.
 """
 
 import hashlib

@@ -17,6 +17,7 @@ from notifications.models import Notification, NotificationStatus, OutboxEntry
 from notifications.services.preferences import NO_PUSH_DEVICE, channel_disabled_reason
 from notifier.api.errors import ApplicationError
 from notifier.cache import CACHE_ERRORS
+from templates_app.languages import language_default
 from templates_app.rendering import template_variables_missing
 from templates_app.selectors import TEMPLATE_GENERATION_KEY, template_version_resolve
 from users.selectors import UNREAD, devices_active_for_user, user_profile_cache_key, user_profile_get
@@ -96,6 +97,33 @@ def skip_reason_for(*, channel: str, preferences: dict[str, bool], has_device: b
     if disabled:
         return disabled
     return NO_PUSH_DEVICE if channel == Channel.PUSH and not has_device else ""
+
+
+def reader_language(
+    *,
+    reads: str,
+    code: str,
+    notification_type: str,
+    variables: dict[str, Any],
+    generation: str | None = None,
+) -> str:
+    """The language a send that names none is written in for its recipient: the one they read, when the
+    template exists in it (or in its base language: pt for pt-BR) with every variable the send gives;
+    else "" (the default language)."""
+    if not reads:
+        return ""
+    try:
+        version = template_version_resolve(
+            code=code, notification_type=notification_type, language=reads, generation=generation
+        )
+    except ApplicationError:
+        return ""
+    # The resolver falls back to the default language: that is not the template "in" the reader's.
+    default = language_default()
+    in_language = version.template.language != default or reads.split("-")[0] == default.split("-")[0]
+    return (
+        reads if in_language and not template_variables_missing(version=version, variables=variables) else ""
+    )
 
 
 def _repeat_of(existing: Notification, request_hash: str) -> AcceptResult:
@@ -233,12 +261,25 @@ def notification_accept(
     )
     if profile is None or not profile.is_active:
         raise no_such_user_error()
+    generation = cached.get(TEMPLATE_GENERATION_KEY) if cached is not None else None
+    if language is None and profile.language:
+        language = (
+            reader_language(
+                reads=profile.language,
+                code=template_code,
+                notification_type=notification_type,
+                variables=variables,
+                generation=generation,
+            )
+            or None
+        )
+        fields["language"] = language  # written as the notification's; the request's hash is taken
     try:
         version = template_version_resolve(
             code=template_code,
             notification_type=notification_type,
             language=language,
-            generation=cached.get(TEMPLATE_GENERATION_KEY) if cached is not None else None,
+            generation=generation,
         )
     except ApplicationError as exc:
         raise template_error(exc) from exc

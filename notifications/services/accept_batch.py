@@ -32,6 +32,7 @@ from notifications.services.accept import (
     missing_variables_error,
     no_such_user_error,
     notifications_write,
+    reader_language,
     request_hash_of,
     skip_reason_for,
     template_error,
@@ -147,6 +148,17 @@ def _check(items: list[_Item]) -> list[_Item]:
         if profile is None or not profile.is_active:
             item.result.refuse_with(no_such_user_error())
             continue
+        if fields.get("language") is None and profile.language:
+            # Written as the notification's language; the request's hash is already taken.
+            fields["language"] = (
+                reader_language(
+                    reads=profile.language,
+                    code=fields["template_code"],
+                    notification_type=fields["notification_type"],
+                    variables=fields["variables"],
+                )
+                or None
+            )
         key = (fields["template_code"], fields["notification_type"], fields.get("language"))
         if key not in versions:
             try:

@@ -39,13 +39,12 @@ from notifications.services.accept import (
     conflict_error,
     missing_variables_error,
     notifications_write,
+    reader_language,
     skip_reason_for,
     template_error,
 )
 from notifications.services.topics import users_active_unknown, users_unknown_error
 from notifier.api.errors import ApplicationError
-from templates_app.languages import language_default
-from templates_app.models import TemplateVersion
 from templates_app.rendering import template_variables_missing
 from templates_app.selectors import template_version_resolve
 from users.models import Device, User
@@ -225,36 +224,24 @@ def _recipients_next(broadcast: Broadcast, limit: int) -> list[_Recipient]:
 
 
 class _Languages:
-    """Which language each recipient gets: the broadcast's; else the one they read, when the template
-    exists in it (or in its base language: pt for pt-BR) with every variable the broadcast gives; else the
-    default. One resolve per language."""
+    """Which language each recipient gets: the broadcast's, else `reader_language`'s, resolved once per
+    language of the chunk."""
 
     def __init__(self, broadcast: Broadcast) -> None:
         self.broadcast = broadcast
-        self.usable: dict[str, bool] = {}
+        self.chosen: dict[str, str] = {}
 
     def for_user(self, language: str) -> str:
         if self.broadcast.language or not language:
             return self.broadcast.language
-        if language not in self.usable:
-            self.usable[language] = self._usable(language)
-        return language if self.usable[language] else ""
-
-    def _usable(self, language: str) -> bool:
-        try:
-            version: TemplateVersion = template_version_resolve(
+        if language not in self.chosen:
+            self.chosen[language] = reader_language(
+                reads=language,
                 code=self.broadcast.template_code,
                 notification_type=self.broadcast.notification_type,
-                language=language,
+                variables=self.broadcast.variables,
             )
-        except ApplicationError:
-            return False
-        # The resolver falls back to the default language: that is not the template "in" this one.
-        default = language_default()
-        in_language = version.template.language != default or language.split("-")[0] == default.split("-")[0]
-        return in_language and not template_variables_missing(
-            version=version, variables=self.broadcast.variables
-        )
+        return self.chosen[language]
 
 
 def _rows(broadcast: Broadcast, recipients: list[_Recipient]) -> list[NewNotification]:

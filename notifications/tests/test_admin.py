@@ -11,10 +11,13 @@ from django.utils import timezone
 from notifications.channels import Channel
 from notifications.models import (
     AttemptOutcome,
+    Broadcast,
     DeliveryAttempt,
     Notification,
     NotificationStatus,
     OutboxEntry,
+    Topic,
+    TopicSubscription,
 )
 from notifications.providers.registry import provider_for
 from notifications.services.dlq import dlq_list
@@ -260,3 +263,32 @@ def test_a_render_failure_shows_on_the_notification_page(superuser_client, user)
 
     assert "TemplateRenderedUrlError" in page
     assert page.count("The rendered link is not an http(s) URL.") >= 2
+
+
+@pytest.mark.django_db
+def test_topics_show_their_subscribers_and_broadcasts_their_progress(superuser_client):
+    topic = Topic.objects.create(key="product-news", name="Product news")
+    users = [UserFactory(), UserFactory()]
+    for user in users:
+        TopicSubscription.objects.create(topic=topic, user=user)
+    broadcast = Broadcast.objects.create(
+        caller="key:x", request_id="r", request_hash="h", topic=topic, topic_key="product-news",
+        notification_type="email", template_code="welcome", recipients=2, notifications_created=2,
+    )  # fmt: skip
+    NotificationFactory(user=users[0], broadcast=broadcast, status=NotificationStatus.SENT)
+    NotificationFactory(user=users[1], broadcast=broadcast, status=NotificationStatus.SKIPPED)
+
+    topics = superuser_client.get("/admin/notifications/topic/").content.decode()
+    subscribers = superuser_client.get(
+        f"/admin/notifications/topicsubscription/?topic__id__exact={topic.pk}"
+    ).content.decode()
+    page = superuser_client.get(f"/admin/notifications/broadcast/{broadcast.pk}/change/").content.decode()
+    its_notifications = superuser_client.get(
+        f"/admin/notifications/notification/?broadcast__id__exact={broadcast.pk}"
+    ).content.decode()
+
+    assert "product-news" in topics
+    assert f'?topic__id__exact={topic.pk}">2</a>' in topics
+    assert users[0].email in subscribers and users[1].email in subscribers
+    assert "<tr><td>sent</td><td>1</td></tr><tr><td>skipped</td><td>1</td></tr>" in page
+    assert "2 notifications" in its_notifications

@@ -315,3 +315,45 @@ def test_sending_works_with_redis_down_and_postgresql_still_refuses_duplicates(
     assert (first.status_code, second.status_code) == (202, 200)
     assert second.json()["data"]["notification_id"] == first.json()["data"]["notification_id"]
     assert Notification.objects.filter(request_id="redis-down").count() == 1
+
+
+@pytest.fixture
+def german_welcome(email_template):
+    from templates_app.tests.factories import TemplateFactory, TemplateVersionFactory
+
+    german = TemplateFactory(code="welcome", notification_type="email", language="de")
+    german.active_version = TemplateVersionFactory(
+        template=german, version=1, subject="Willkommen {{name}}", body="Code {{code}}",
+        variables={"required": ["code", "name"], "optional": []},
+    )  # fmt: skip
+    german.save()
+    return german
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("reads", "named", "written"),
+    [
+        ("de", None, "de"),  # the template exists in the language the user reads
+        ("de-AT", None, "de-AT"),  # ... in its base language
+        ("ja", None, ""),  # not in theirs: the default
+        ("de", "en", "en"),  # the send names one: it decides
+        ("", None, ""),
+    ],
+)
+def test_a_send_naming_no_language_is_written_in_the_one_the_user_reads(
+    service_client, german_welcome, reads, named, written
+):
+    reader = UserFactory(language=reads)
+    body = send_body(reader) | ({"language": named} if named else {})
+
+    single = service_client.post(URL, body, format="json")
+    batch = service_client.post(
+        f"{URL}batch",
+        {"notifications": [send_body(reader) | ({"language": named} if named else {})]},
+        format="json",
+    )
+
+    assert single.status_code == 202
+    assert batch.json()["data"][0]["http_status"] == 202
+    assert set(Notification.objects.values_list("language", flat=True)) == {written}

@@ -17,7 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework_api_key.models import APIKey
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from notifications.models import Notification, NotificationStatus
+from notifications.models import Broadcast, Notification, NotificationStatus, Topic, TopicSubscription
 from templates_app.tests.factories import TemplateFactory, TemplateVersionFactory
 from users.tests.factories import DEFAULT_PASSWORD, DeviceFactory, UserFactory, fcm_token
 
@@ -33,6 +33,7 @@ class World:
     api_key: str
     device_token: str
     notification: Notification
+    broadcast: Broadcast
 
     def client_for(self, caller: str) -> Client:
         client = Client()
@@ -182,6 +183,42 @@ MATRIX: dict[tuple[str, str], Row] = {
         lambda w: "/api/v1/push/status/",
         lambda w: {"notification_id": str(w.notification.id), "status": "delivered"},
     ),
+    ("api/v1/broadcasts/", "get"): Row((*KEY_OR_STAFF, 200, 200), lambda w: "/api/v1/broadcasts/"),
+    ("api/v1/broadcasts/<str:broadcast_id>", "get"): Row(
+        (*KEY_OR_STAFF, 200, 200), lambda w: f"/api/v1/broadcasts/{w.broadcast.id}"
+    ),
+    # Topics and their subscribers: keys and staff only, so no user can put anyone into a topic.
+    ("api/v1/topics/", "get"): Row((*KEY_OR_STAFF, 200, 200), lambda w: "/api/v1/topics/"),
+    ("api/v1/topics/", "post"): Row(
+        (*KEY_OR_STAFF, 201, 201),
+        lambda w: "/api/v1/topics/",
+        lambda w: {"key": f"t-{uuid.uuid4().hex}", "name": "New topic"},
+    ),
+    ("api/v1/topics/<slug:key>", "get"): Row((*KEY_OR_STAFF, 200, 200), lambda w: "/api/v1/topics/news"),
+    ("api/v1/topics/<slug:key>", "patch"): Row(
+        (*KEY_OR_STAFF, 200, 200), lambda w: "/api/v1/topics/news", lambda w: {"name": "Renamed"}
+    ),
+    ("api/v1/topics/<slug:key>", "delete"): Row((*KEY_OR_STAFF, 200, 200), lambda w: "/api/v1/topics/news"),
+    ("api/v1/topics/<slug:key>/subscribers", "get"): Row(
+        (*KEY_OR_STAFF, 200, 200), lambda w: "/api/v1/topics/news/subscribers"
+    ),
+    ("api/v1/topics/<slug:key>/subscribers", "post"): Row(
+        (*KEY_OR_STAFF, 200, 200),
+        lambda w: "/api/v1/topics/news/subscribers",
+        lambda w: {"user_ids": [str(w.owner.id), str(w.other.id)]},
+    ),
+    ("api/v1/topics/<slug:key>/subscribers", "delete"): Row(
+        (*KEY_OR_STAFF, 200, 200),
+        lambda w: "/api/v1/topics/news/subscribers",
+        lambda w: {"user_ids": [str(w.owner.id)]},
+    ),
+    # A user lists and leaves their own topics.
+    ("api/v1/users/<any_uuid:user_id>/topics", "get"): Row(
+        OWNER_KEY_STAFF_200, lambda w: f"{_user(w)}/topics"
+    ),
+    ("api/v1/users/<any_uuid:user_id>/topics/<slug:key>", "delete"): Row(
+        OWNER_KEY_STAFF_200, lambda w: f"{_user(w)}/topics/news"
+    ),
     # The admin: staff sessions only; everyone else is sent to its login page. The API key is no session.
     ("admin/", "admin"): Row((302, 302, 302, 302, 200), lambda w: "/admin/"),
     # Its login page (rate limited, see users.admin_login): shown to all; staff already in go on in.
@@ -239,6 +276,12 @@ def world(db, settings) -> World:
         variables={"name": "Ada"},
         status=NotificationStatus.SENT,
     )
+    topic = Topic.objects.create(key="news", name="News")
+    TopicSubscription.objects.create(topic=topic, user=owner)
+    broadcast = Broadcast.objects.create(
+        caller="key:matrix", request_id="matrix-b", request_hash="0" * 64, topic=topic, topic_key="news",
+        notification_type="email", template_code="welcome", recipients=1,
+    )  # fmt: skip
     _, key = APIKey.objects.create_key(name="matrix")
     return World(
         owner=owner,
@@ -247,6 +290,7 @@ def world(db, settings) -> World:
         api_key=key,
         device_token=device.token,
         notification=notification,
+        broadcast=broadcast,
     )
 
 
