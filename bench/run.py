@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.system import PYTHON, ROOT, bench_env, prepare, processes, rss_mb, wait_http
 
 RESULTS = ROOT / "bench" / "results"
-STEPS = ("broker", "celery", "accept", "email_drain", "push_drain", "end_to_end", "trickle")
+STEPS = ("broker", "celery", "accept", "email_drain", "push_drain", "end_to_end", "trickle", "fanout")
 LOGS = RESULTS / "logs"
 PORT = 8090
 
@@ -521,6 +521,95 @@ def trickle(users: list[str], received: Received, rate: int, seconds: int, worke
     }
 
 
+# 6. One request, many recipients: a topic's fan-out --------------------------------------------------
+
+
+def seed_topic(subscribers: int) -> str:
+    """A topic with `subscribers` new users (email on, no language), written set-based in SQL."""
+    from django.db import connection
+
+    from notifications.models import Topic, TopicSubscription
+    from users.models import User
+
+    key = f"bench-fanout-{time.time_ns()}"
+    topic = Topic.objects.create(key=key, name="Bench fan-out")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH made AS (
+                INSERT INTO {User._meta.db_table}
+                    (id, password, is_superuser, name, email, preferences, language, is_active, is_staff,
+                     created_at, updated_at)
+                SELECT gen_random_uuid(), '!', false, 'Fan ' || i, %s || '-' || i || '@example.com',
+                       '{{"email": true, "push": true}}'::jsonb, '', true, false, now(), now()
+                  FROM generate_series(1, %s) AS i
+                RETURNING id
+            )
+            INSERT INTO {TopicSubscription._meta.db_table} (topic_id, user_id, created_at)
+            SELECT %s, id, now() FROM made
+            """,  # noqa: S608 - table names come from the models, values are parameters
+            [key, subscribers, topic.id],
+        )
+        # As autovacuum would soon: the planner's statistics of the tables a bulk load just grew.
+        cursor.execute(f"ANALYZE {User._meta.db_table}, {TopicSubscription._meta.db_table}")
+    return key
+
+
+def fanout(subscribers: int, received: Received, workers: int) -> dict[str, Any]:
+    """A send to a topic of `subscribers`: how fast the relay creates their notifications, and how fast
+    and how completely they are delivered, with the whole system running."""
+    from notifications.models import Broadcast, Notification
+
+    key = seed_topic(subscribers)
+    with processes(system_commands(email=workers), os.environ.copy(), LOGS) as running:
+        wait_http(f"http://127.0.0.1:{PORT}/health")
+        time.sleep(2)  # the workers' pools up
+        body = json.dumps(
+            {
+                "notification_type": "email", "topic": key, "template_code": "bench-email",
+                "variables": {"name": "everyone", "code": "7"}, "request_id": f"fanout-{time.time_ns()}",
+            }
+        ).encode()  # fmt: skip
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{PORT}/api/v1/notifications/",
+            data=body,
+            headers={"Content-Type": "application/json", "X-API-Key": os.environ["BENCH_API_KEY"]},
+        )
+        started = time.monotonic()
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - a local URL
+            answer = json.loads(response.read())["data"]
+        answered = time.monotonic() - started
+        relay_start = cpu_seconds(running["relay"].pid)
+        deadline = time.monotonic() + 900
+        broadcast = Broadcast.objects.get(pk=answer["broadcast_id"])
+        while broadcast.status != "complete" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            broadcast.refresh_from_db()
+        expanded = time.monotonic() - started
+        relay_cpu = cpu_seconds(running["relay"].pid) - relay_start
+        ids = {str(i) for i in Notification.objects.filter(broadcast=broadcast).values_list("id", flat=True)}
+        while ids - received.times().keys() and time.monotonic() < deadline:
+            time.sleep(1)
+        delivered_in = time.monotonic() - started
+    times = received.times()
+    delivered = len(ids & times.keys())
+    duplicates = received.duplicates(ids)
+    Notification.objects.filter(broadcast=broadcast).delete()
+    return {
+        "subscribers": subscribers,
+        "answered_ms": round(answered * 1000, 1),
+        "recipients": answer["recipients"],
+        "created": len(ids),
+        "created_per_s": round(len(ids) / expanded),
+        "relay_cpu_ms_per_notification_created": round(1000 * relay_cpu / max(len(ids), 1), 3),
+        "delivered": delivered,
+        "lost": len(ids) - delivered,
+        "duplicated": duplicates,
+        "delivered_per_s_from_the_request": round(delivered / delivered_in),
+        "worker_processes": workers,
+    }
+
+
 def fcm_standin_capacity(url: str, seconds: int) -> int:
     """Requests/s the FCM stand-in answers to wrk's sends (it must be far above the system's rate)."""
     output = subprocess.run(
@@ -636,6 +725,19 @@ def main() -> int:
         results["trickle"] = trickle(
             users, emails, rate=20, seconds=5 if args.quick else 10, workers=email_workers
         )
+    if step("fanout", "a topic of 100,000 subscribers: fan-out and delivery"):
+        results["fanout"] = fanout(10_000 if args.quick else 100_000, emails, workers=email_workers)
+        if "accept" in results:
+            single = results["accept"]["c16"]["post_notifications"]["requests_per_s"]
+            results["fanout"]["ratio_to_single_send"] = round(
+                results["fanout"]["created_per_s"] / max(single, 1), 1
+            )
+        if "email_drain" in results:
+            results["fanout"]["delivery_ratio_to_email_drain"] = round(
+                results["fanout"]["delivered_per_s_from_the_request"]
+                / max(results["email_drain"]["delivered_per_s"], 1),
+                2,
+            )
     for standin in standins:
         standin.terminate()
         standin.wait(timeout=10)
@@ -745,6 +847,25 @@ def print_table(r: dict[str, Any], written: Path) -> None:
         ]
     if "accept" in r:
         rows.append(("API resident memory under load (MiB)", r["accept"]["api_rss_mb"]))
+    if "fanout" in r:
+        f = r["fanout"]
+        rows += [
+            (f"topic send to {f['subscribers']}: answered in (ms)", f["answered_ms"]),
+            (
+                "fan-out: notifications created/s (relay CPU ms each)",
+                f"{f['created_per_s']} ({f['relay_cpu_ms_per_notification_created']})",
+            ),
+            ("fan-out created/s / single send req/s", f.get("ratio_to_single_send", "-")),
+            (
+                "fan-out: created / delivered / lost / duplicated",
+                f"{f['created']} / {f['delivered']} / {f['lost']} / {f['duplicated']}",
+            ),
+            (
+                f"fan-out: delivered/s from the request ({f['worker_processes']} workers)",
+                f["delivered_per_s_from_the_request"],
+            ),
+            ("fan-out delivery / email drain rate", f.get("delivery_ratio_to_email_drain", "-")),
+        ]
     for label, value in rows:
         print(f"{label:58} {value!s:>12}")
     print(f"\nwritten to {written}")

@@ -12,6 +12,7 @@ Each recipient's preferences decide as for a single send (skipped with the reaso
 names no language reaches each recipient in the language they read, when the template exists in it.
 """
 
+import bisect
 import hashlib
 import json
 import logging
@@ -22,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, Max, OuterRef, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef
 from django.utils import timezone
 
 from notifications.channels import Channel
@@ -197,30 +198,46 @@ class _Recipient:
     has_device: bool
 
 
-def _recipients_next(broadcast: Broadcast, limit: int) -> list[_Recipient]:
-    """The next active recipients after the cursor, in user id order (one query: a range of the topic's
-    subscriptions by its (topic, user) index, or of the users by their primary key)."""
+@dataclass(frozen=True)
+class _Chunk:
+    """The next `limit` user ids after the cursor, in order (`last`: the greatest, the next cursor; fewer
+    than `limit`: the last chunk), and those of them who are active users, with what the send needs."""
+
+    user_ids: list[uuid.UUID]
+    recipients: list[_Recipient]
+
+
+def _chunk_next(broadcast: Broadcast, limit: int) -> _Chunk:
+    """Two queries: the next user ids (a range of the topic's (topic, user) index, or a slice of the
+    sorted list), then those users. Kept apart so the range is an index scan whatever the planner's
+    statistics say (joined, a freshly loaded topic was read whole and sorted per chunk: 70 ms each)."""
     after = broadcast.cursor or _NO_USER
     if broadcast.user_ids is not None:
-        rows: QuerySet[Any] = User.objects.filter(id__in=broadcast.user_ids, id__gt=after, is_active=True)
-        user, prefix = "id", ""
+        start = bisect.bisect_right(broadcast.user_ids, after)
+        user_ids = broadcast.user_ids[start : start + limit]
     else:
         # A topic deleted meanwhile has no subscribers left: the broadcast completes with what it made.
-        rows = TopicSubscription.objects.filter(
-            topic_id=broadcast.topic_id or 0,
-            id__lte=broadcast.subscription_horizon or 0,
-            user_id__gt=after,
-            user__is_active=True,
+        user_ids = list(
+            TopicSubscription.objects.filter(
+                topic_id=broadcast.topic_id or 0,
+                user_id__gt=after,
+                id__lte=broadcast.subscription_horizon or 0,
+            )
+            .order_by("user_id")
+            .values_list("user_id", flat=True)[:limit]
         )
-        user, prefix = "user_id", "user__"
-    columns = [user, f"{prefix}preferences", f"{prefix}language"]
+    if not user_ids:
+        return _Chunk([], [])
+    users = User.objects.filter(id__in=user_ids, is_active=True)
+    columns = ["id", "preferences", "language"]
     if broadcast.notification_type == Channel.PUSH:
-        rows = rows.annotate(has_device=Exists(Device.objects.filter(user_id=OuterRef(user), active=True)))
+        users = users.annotate(has_device=Exists(Device.objects.filter(user_id=OuterRef("id"), active=True)))
         columns.append("has_device")
-    return [
+    recipients = [
         _Recipient(row[0], row[1], row[2], row[3] if len(row) > 3 else True)
-        for row in rows.order_by(user).values_list(*columns)[:limit]
+        for row in users.order_by("id").values_list(*columns)
     ]
+    return _Chunk(user_ids, recipients)
 
 
 class _Languages:
@@ -267,16 +284,14 @@ def _rows(broadcast: Broadcast, recipients: list[_Recipient]) -> list[NewNotific
     return rows
 
 
-def _chunk_write(
-    broadcast: Broadcast, limit: int
-) -> tuple[list[_Recipient], list[NewNotification], set[uuid.UUID]]:
+def _chunk_write(broadcast: Broadcast, limit: int) -> tuple[_Chunk, list[NewNotification], set[uuid.UUID]]:
     """Reads the next recipients and writes their notifications. A recipient deleted between the read and
     the write fails the statement (its user is gone): the chunk is read and written again, once."""
     for attempt in (1, 2):
-        recipients = _recipients_next(broadcast, limit)
-        rows = _rows(broadcast, recipients)
+        chunk = _chunk_next(broadcast, limit)
+        rows = _rows(broadcast, chunk.recipients)
         if not rows:
-            return recipients, rows, set()
+            return chunk, rows, set()
         try:
             with transaction.atomic():  # a savepoint: the broadcast's lock is kept
                 written = notifications_write(
@@ -285,7 +300,7 @@ def _chunk_write(
                     rows=rows,
                     broadcast_id=broadcast.id,
                 )
-            return recipients, rows, written
+            return chunk, rows, written
         except IntegrityError:
             if attempt == 2:
                 raise
@@ -305,11 +320,11 @@ def broadcast_expand_once(*, chunk: int | None = None) -> int:
         )
         if broadcast is None:
             return 0
-        recipients, rows, written = _chunk_write(broadcast, limit)
+        expanded, rows, written = _chunk_write(broadcast, limit)
         broadcast.notifications_created += len(written)
-        if recipients:
-            broadcast.cursor = recipients[-1].user_id
-        if len(recipients) < limit:
+        if expanded.user_ids:
+            broadcast.cursor = expanded.user_ids[-1]
+        if len(expanded.user_ids) < limit:
             broadcast.status, broadcast.completed_at = BroadcastStatus.COMPLETE, timezone.now()
         broadcast.save(
             update_fields=["notifications_created", "cursor", "status", "completed_at", "updated_at"]
@@ -321,9 +336,9 @@ def broadcast_expand_once(*, chunk: int | None = None) -> int:
         "broadcast expanded",
         extra={
             "broadcast_id": str(broadcast.id),
-            "recipients": len(recipients),
+            "recipients": len(expanded.user_ids),
             "notifications_created": len(written),
             "complete": broadcast.status == BroadcastStatus.COMPLETE,
         },
     )
-    return max(len(recipients), 1)
+    return max(len(expanded.user_ids), 1)

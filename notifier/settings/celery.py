@@ -68,4 +68,4 @@ OUTBOX_RELAY_INTERVAL_SECONDS = env.float("OUTBOX_RELAY_INTERVAL_SECONDS", defau
 OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=500)
 # Broadcasts are expanded into notifications by the relay this many recipients at a time, each chunk in
 # one transaction with the broadcast's cursor.
-BROADCAST_CHUNK_SIZE = env.int("BROADCAST_CHUNK_SIZE", default=1000)
+BROADCAST_CHUNK_SIZE = env.int("BROADCAST_CHUNK_SIZE", default=2000)
