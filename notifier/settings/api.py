@@ -78,6 +78,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "NotificationStatusEnum": "notifications.models.NotificationStatus.choices",
         "ProviderReportedStatusEnum": ["delivered", "failed"],
+        "BroadcastStatusEnum": "notifications.models.BroadcastStatus.choices",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -152,6 +152,17 @@ def test_schema_describes_the_envelope(anonymous_client):
     assert connection.vendor == "postgresql"
 
 
+def test_the_schema_validates_without_a_warning(tmp_path):
+    from django.core.management import call_command
+
+    # --fail-on-warn raises on any warning (an enum name collision, an unresolvable serializer...).
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+    schema = (tmp_path / "schema.yaml").read_text()
+    assert "/api/v1/topics/{key}/subscribers:" in schema
+    assert "BroadcastStatusEnum:" in schema
+
+
 @pytest.mark.django_db
 def test_a_revoked_api_key_is_refused_once_its_cache_window_passed(settings, anonymous_client):
     from rest_framework_api_key.models import APIKey
