@@ -55,6 +55,14 @@ def caller_of(request: Request) -> str:
     return f"user:{request.user.pk}"
 
 
+def _accepted(data: dict[str, Any], *, created: bool) -> Response:
+    """202 for a new send; 200 "Already accepted" for a repeat of an earlier one."""
+    response = Response(data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+    if not created:
+        response.envelope_message = "Already accepted"  # type: ignore[attr-defined]
+    return response
+
+
 def _viewer_scope(request: Request) -> Any:
     return None if is_privileged(request) else request.user.pk
 
@@ -127,17 +135,14 @@ class NotificationListCreateApi(generics.ListAPIView):
             **fields,
         )
         notification = result.notification
-        response = Response(
+        return _accepted(
             {
                 "notification_id": str(notification.id),
                 "request_id": notification.request_id,
                 "status": str(notification.status),
             },
-            status=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK,
+            created=result.created,
         )
-        if not result.created:
-            response.envelope_message = "Already accepted"  # type: ignore[attr-defined]
-        return response
 
     def _broadcast(self, request: Request) -> Response:
         serializer = BroadcastCreateSerializer(data=request.data)
@@ -148,18 +153,15 @@ class NotificationListCreateApi(generics.ListAPIView):
             **serializer.validated_data,
         )
         broadcast = result.broadcast
-        response = Response(
+        return _accepted(
             {
                 "broadcast_id": str(broadcast.id),
                 "request_id": broadcast.request_id,
                 "recipients": broadcast.recipients,
                 "status": str(broadcast.status),
             },
-            status=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK,
+            created=result.created,
         )
-        if not result.created:
-            response.envelope_message = "Already accepted"  # type: ignore[attr-defined]
-        return response
 
 
 BATCH_META = {

@@ -2,6 +2,7 @@
 subscribers, so a user cannot put anyone into a topic; a user lists and leaves their own topics under
 /api/v1/users/{user_id}/topics (users.apis)."""
 
+from collections.abc import Callable
 from dataclasses import asdict
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -21,6 +22,7 @@ from notifications.serializers import (
     TopicUpdateSerializer,
 )
 from notifications.services.topics import (
+    SubscribersChange,
     topic_create,
     topic_delete,
     topic_not_found,
@@ -121,9 +123,7 @@ class TopicSubscribersApi(APIView):
         },
     )
     def post(self, request: Request, key: str) -> Response:
-        data = validated_body(TopicSubscribersInputSerializer, request)
-        change = topic_subscribers_add(topic=_topic(key), user_ids=data["user_ids"])
-        return Response(asdict(change))
+        return self._change(request, key, topic_subscribers_add)
 
     @extend_schema(
         summary="Unsubscribe users from a topic, in bulk",
@@ -136,6 +136,8 @@ class TopicSubscribersApi(APIView):
         },
     )
     def delete(self, request: Request, key: str) -> Response:
+        return self._change(request, key, topic_subscribers_remove)
+
+    def _change(self, request: Request, key: str, change: Callable[..., SubscribersChange]) -> Response:
         data = validated_body(TopicSubscribersInputSerializer, request)
-        change = topic_subscribers_remove(topic=_topic(key), user_ids=data["user_ids"])
-        return Response(asdict(change))
+        return Response(asdict(change(topic=_topic(key), user_ids=data["user_ids"])))

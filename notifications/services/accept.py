@@ -33,12 +33,13 @@ class AcceptResult:
     created: bool
 
 
-def request_hash_of(fields: dict[str, Any]) -> str:
-    """What makes two sends the same request: a single send's validated fields, request_id aside."""
+def send_hash(fields: dict[str, Any], **recipients: Any) -> str:
+    """What makes two sends the same request: the fields every send has, request_id aside, and whom it
+    goes to (`recipients`: a single send's user_id, a broadcast's topic and user_ids)."""
     canonical = json.dumps(
         {
+            **recipients,
             "notification_type": fields["notification_type"],
-            "user_id": str(fields["user_id"]),
             "template_code": fields["template_code"],
             "variables": fields["variables"],
             "priority": fields["priority"],
@@ -50,6 +51,11 @@ def request_hash_of(fields: dict[str, Any]) -> str:
         default=str,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def request_hash_of(fields: dict[str, Any]) -> str:
+    """A single send's hash (see `send_hash`)."""
+    return send_hash(fields, user_id=str(fields["user_id"]))
 
 
 def idempotency_key(caller: str, request_id: str) -> str:

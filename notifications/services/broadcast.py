@@ -13,8 +13,6 @@ names no language reaches each recipient in the language they read, when the tem
 """
 
 import bisect
-import hashlib
-import json
 import logging
 import uuid
 from collections import Counter
@@ -41,6 +39,7 @@ from notifications.services.accept import (
     missing_variables_error,
     notifications_write,
     reader_language,
+    send_hash,
     skip_reason_for,
     template_error,
 )
@@ -64,25 +63,6 @@ def broadcast_request_id(*, broadcast_id: uuid.UUID, user_id: uuid.UUID) -> str:
 class BroadcastAcceptResult:
     broadcast: Broadcast
     created: bool
-
-
-def _request_hash(fields: dict[str, Any], user_ids: list[uuid.UUID] | None) -> str:
-    canonical = json.dumps(
-        {
-            "notification_type": fields["notification_type"],
-            "topic": fields.get("topic"),
-            "user_ids": [str(user_id) for user_id in user_ids] if user_ids is not None else None,
-            "template_code": fields["template_code"],
-            "variables": fields["variables"],
-            "priority": fields["priority"],
-            "language": fields.get("language") or "",
-            "metadata": fields.get("metadata") or {},
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _repeat_of(existing: Broadcast, request_hash: str) -> BroadcastAcceptResult:
@@ -123,7 +103,11 @@ def broadcast_accept(
             status=413,
         )
     recipients_sorted = sorted(set(user_ids)) if user_ids is not None else None
-    request_hash = _request_hash(fields, recipients_sorted)
+    request_hash = send_hash(
+        fields,
+        topic=topic,
+        user_ids=[str(user_id) for user_id in recipients_sorted] if recipients_sorted is not None else None,
+    )
     existing = Broadcast.objects.filter(caller=caller, request_id=request_id).first()
     if existing is not None:
         return _repeat_of(existing, request_hash)

@@ -2,6 +2,7 @@
 
 import json
 import secrets
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,8 @@ from django.conf import settings
 from django.db import transaction
 from rest_framework_api_key.models import APIKey
 
+from notifications.models import Topic
+from notifications.services.topics import topic_create, topic_subscribers_add
 from templates_app.models import Template
 from templates_app.services import template_create_or_version
 from users.models import User
@@ -66,6 +69,17 @@ def _recipient_id() -> str:
     return str(recipient.id)
 
 
+DEMO_TOPIC = "product-news"
+
+
+def _topic_seed(recipient_id: str) -> None:
+    """The demo topic, with the demo recipient in it (both once)."""
+    topic = Topic.objects.filter(key=DEMO_TOPIC).first() or topic_create(
+        key=DEMO_TOPIC, name="Product news", description="Demo topic: announcements to every subscriber"
+    )
+    topic_subscribers_add(topic=topic, user_ids=[uuid.UUID(recipient_id)])
+
+
 def _saved_still_valid(saved: dict[str, str]) -> bool:
     admin = User.objects.filter(email=DEMO_ADMIN_EMAIL, is_active=True).first()
     recipient = user_get(user_id=saved.get("recipient_id", ""))
@@ -85,13 +99,19 @@ def _credentials_text(saved: dict[str, str]) -> str:
         f"admin (superuser) login: {DEMO_ADMIN_EMAIL} / {saved['password']}   http://localhost:{port}/admin/\n"
         f"API key (X-API-Key): {api_key}\n"
         f"demo recipient user_id: {recipient_id} ({DEMO_RECIPIENT_EMAIL}, push device {DEMO_DEVICE_TOKEN})\n"
-        f"templates: welcome (email: name, app), alert (push: title, message)\n"
+        f"templates: welcome (email: name, app), alert (push: title, message); topic: {DEMO_TOPIC}\n"
         "try (each run sends a new notification; its request_id is the time):\n"
         f"curl -sS -X POST http://localhost:{port}/api/v1/notifications/ -H 'X-API-Key: {api_key}' "
         f'-H \'Content-Type: application/json\' -d \'{{"notification_type": "email", '
         f'"user_id": "{recipient_id}", "template_code": "welcome", '
         f'"variables": {{"name": "Ada", "app": "notifier"}}, '
         f'"request_id": "demo-\'"$(date +%s%N)"\'"}}\'\n'
+        "and to everyone in the demo topic (a broadcast; follow it at /api/v1/broadcasts/<broadcast_id>):\n"
+        f"curl -sS -X POST http://localhost:{port}/api/v1/notifications/ -H 'X-API-Key: {api_key}' "
+        f'-H \'Content-Type: application/json\' -d \'{{"notification_type": "email", '
+        f'"topic": "{DEMO_TOPIC}", "template_code": "welcome", '
+        f'"variables": {{"name": "there", "app": "notifier"}}, '
+        f'"request_id": "demo-topic-\'"$(date +%s%N)"\'"}}\'\n'
     )
 
 
@@ -113,6 +133,7 @@ def demo_seed() -> DemoSeed:
             saved = {}
     created = not User.objects.filter(email=DEMO_ADMIN_EMAIL).exists()
     if not created and _saved_still_valid(saved):
+        _topic_seed(saved["recipient_id"])  # the printed topic send must work (an install from before topics)
         return DemoSeed(state="kept", credentials=_credentials_text(saved))
 
     password = secrets.token_urlsafe(12)
@@ -127,6 +148,7 @@ def demo_seed() -> DemoSeed:
         _, api_key = APIKey.objects.create_key(name="demo")
         saved = {"password": password, "api_key": api_key, "recipient_id": _recipient_id()}
         _templates_seed()
+        _topic_seed(saved["recipient_id"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
     path.chmod(0o600)

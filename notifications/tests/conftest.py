@@ -265,3 +265,17 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for t in test_chaos.RESULTS:
         counts = f"{t.accepted:>8} {t.delivered:>9} {t.lost:>5} {t.duplicated:>10} {t.faults:>6}"
         terminalreporter.write_line(f"{t.scenario:42} {counts}  {t.note}")
+
+
+@pytest.fixture
+def german_welcome(email_template: Any) -> Any:
+    """The `welcome` email template in German too, with the same variables."""
+    from templates_app.tests.factories import TemplateFactory, TemplateVersionFactory
+
+    german = TemplateFactory(code="welcome", notification_type="email", language="de")
+    german.active_version = TemplateVersionFactory(
+        template=german, version=1, subject="Willkommen {{name}}", body="Code {{code}}",
+        variables={"required": ["code", "name"], "optional": []},
+    )  # fmt: skip
+    german.save()
+    return german

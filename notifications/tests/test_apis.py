@@ -317,19 +317,6 @@ def test_sending_works_with_redis_down_and_postgresql_still_refuses_duplicates(
     assert Notification.objects.filter(request_id="redis-down").count() == 1
 
 
-@pytest.fixture
-def german_welcome(email_template):
-    from templates_app.tests.factories import TemplateFactory, TemplateVersionFactory
-
-    german = TemplateFactory(code="welcome", notification_type="email", language="de")
-    german.active_version = TemplateVersionFactory(
-        template=german, version=1, subject="Willkommen {{name}}", body="Code {{code}}",
-        variables={"required": ["code", "name"], "optional": []},
-    )  # fmt: skip
-    german.save()
-    return german
-
-
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("reads", "named", "written"),

@@ -153,13 +153,7 @@ def test_each_recipients_preferences_decide_with_the_reason(service_client, push
 
 
 @pytest.mark.django_db
-def test_each_recipient_gets_the_language_they_read_when_the_template_has_it(service_client, email_template):
-    german = TemplateFactory(code="welcome", notification_type="email", language="de")
-    german.active_version = TemplateVersionFactory(
-        template=german, version=1, subject="Willkommen {{name}}", body="Code {{code}}",
-        variables={"required": ["code", "name"], "optional": []},
-    )  # fmt: skip
-    german.save()
+def test_each_recipient_gets_the_language_they_read_when_the_template_has_it(service_client, german_welcome):
     french_needs_more = TemplateFactory(code="welcome", notification_type="email", language="fr")
     french_needs_more.active_version = TemplateVersionFactory(
         template=french_needs_more, version=1, subject="{{salutation}}", body="{{code}}",

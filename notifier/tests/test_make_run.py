@@ -90,3 +90,8 @@ def test_make_run_serves_on_8000_on_loopback_and_its_curl_line_sends(make_run):
         assert re.search(r'"status":\s*"(pending|queued|sending|sent)"', result.stdout), result.stdout
     ids = [re.search(r'"notification_id":\s*"([0-9a-f-]{36})"', result.stdout).group(1) for result in sent]
     assert ids[0] != ids[1]
+    # The second printed line sends to the demo topic: a broadcast to its one subscriber.
+    topic_curl = [line for line in output.splitlines() if line.startswith("curl ")][1]
+    broadcast = subprocess.run(["bash", "-c", topic_curl], capture_output=True, text=True, timeout=30).stdout
+    assert re.search(r'"broadcast_id":\s*"[0-9a-f-]{36}"', broadcast), broadcast
+    assert re.search(r'"recipients":\s*1\b', broadcast), broadcast
