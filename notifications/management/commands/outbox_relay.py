@@ -5,7 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import IntegrityError, InterfaceError, OperationalError, close_old_connections
 
 from notifications.channels import CHANNELS, Channel
 from notifications.services.broadcast import broadcast_expand_once
@@ -72,7 +72,9 @@ class Command(BaseCommand):
                 backoff = min(max(backoff * 2, 0.25), MAX_BACKOFF_SECONDS)
                 logger.warning("broker unavailable; retrying", extra={"error": str(exc), "backoff": backoff})
                 count = 0
-            except (OperationalError, InterfaceError) as exc:
+            except (OperationalError, InterfaceError, IntegrityError) as exc:
+                # IntegrityError: recipients of a broadcast's chunk deleted while it was written, twice
+                # running (the chunk is read again once at once); the next round reads it again.
                 backoff = min(max(backoff * 2, 0.25), MAX_BACKOFF_SECONDS)
                 logger.warning(
                     "database unavailable; retrying", extra={"error": str(exc), "backoff": backoff}
