@@ -115,3 +115,27 @@ def test_the_limit_fails_open_when_redis_is_down(settings, recipient, monkeypatc
 
     assert statuses == [202, 202]
     assert "send rate limit unavailable" in caplog.text
+
+
+def test_a_send_to_a_topic_counts_once_whatever_its_audience(settings, recipient):
+    from notifications.models import Broadcast, Topic, TopicSubscription
+    from users.tests.factories import users_bulk
+
+    settings.NOTIFICATION_RATE_LIMIT_PER_MINUTE = 2
+    topic = Topic.objects.create(key="everyone", name="Everyone")
+    TopicSubscription.objects.bulk_create([TopicSubscription(topic=topic, user=u) for u in users_bulk(5)])
+    client = _key_client()
+    body = {
+        "notification_type": "email",
+        "topic": "everyone",
+        "template_code": "welcome",
+        "variables": {"name": "x"},
+    }
+
+    statuses = [
+        client.post(URL, {**body, "request_id": uuid.uuid4().hex}, format="json").status_code
+        for _ in range(3)
+    ]
+
+    assert statuses == [202, 202, 429]
+    assert Broadcast.objects.count() == 2
