@@ -36,7 +36,10 @@ class Notification(models.Model):
     caller = models.CharField(max_length=64)
     request_id = models.CharField(max_length=128)
     request_hash = models.CharField(max_length=64)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    # Indexed by notif_user_created (user, -created_at): a second index of its own would only slow writes.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications", db_index=False
+    )
     notification_type = models.CharField(max_length=16, choices=NotificationType.choices)
     template_code = models.CharField(max_length=100)
     language = models.CharField(max_length=16, blank=True, default="")
@@ -79,7 +82,12 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="notif_user_created"),
             models.Index(fields=["status", "-created_at"], name="notif_status_created"),
-            models.Index(fields=["provider_message_id"], name="notif_provider_message_id"),
+            # Only sent notifications carry one: the others cost no index entry.
+            models.Index(
+                fields=["provider_message_id"],
+                name="notif_provider_message_id",
+                condition=~models.Q(provider_message_id=""),
+            ),
             # Only a broadcast's notifications carry one: a partial index costs the others nothing.
             models.Index(
                 fields=["broadcast", "status"],

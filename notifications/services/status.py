@@ -88,10 +88,16 @@ def notification_status_update(
 def notification_status_from_provider_event(
     *, provider_message_id: str, status: str, timestamp: datetime | None = None, error: str = ""
 ) -> Notification | None:
-    """For webhooks that name the provider's message id (anymail tracking). Unknown ids are ignored."""
+    """For webhooks that name the provider's message id (anymail tracking). Unknown ids, and events
+    without one, are ignored."""
+    if not provider_message_id:
+        return None
     with transaction.atomic():
         notification = (
-            Notification.objects.select_for_update().filter(provider_message_id=provider_message_id).first()
+            Notification.objects.select_for_update()
+            .filter(provider_message_id=provider_message_id)
+            .exclude(provider_message_id="")  # the index's condition, so that it serves
+            .first()
         )
         if notification is None:
             return None
