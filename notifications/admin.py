@@ -30,6 +30,7 @@ from notifications.selectors import (
     breaker_states,
     broadcast_status_counts,
     broker_queue_depths,
+    fan_out_backlog_get,
     notification_timeline,
     outbox_backlog_get,
 )
@@ -156,6 +157,7 @@ class NotificationAdmin(admin.ModelAdmin):
             "dead_letter_queues": [depth for depth in depths if depth.dead_letter],
             "broker_error": broker_error,
             "outbox_backlog": outbox_backlog_get(),
+            "fan_out": fan_out_backlog_get(),
             "breakers": breaker_states(),
             "dead_letters": dead_letters,
             "dead_letters_shown": DEAD_LETTERS_SHOWN,

@@ -112,7 +112,8 @@ def worker_task_observed(*, task: str, state: str, seconds: float | None) -> Non
 
 
 class OperationsCollector(Collector):
-    """Values read when Prometheus scrapes: circuit breakers (Redis), the outbox backlog (PostgreSQL),
+    """Values read when Prometheus scrapes: circuit breakers (Redis), the outbox and fan-out backlogs
+    (PostgreSQL),
     queue and dead-letter queue depths (RabbitMQ). A source that does not answer leaves its samples out
     rather than failing the scrape; `notifier_broker_up` says whether the broker answered.
 
@@ -131,6 +132,14 @@ class OperationsCollector(Collector):
                 labels=["channel", "provider"],
             ),
             GaugeMetricFamily("notifier_outbox_backlog", "Outbox entries the broker has not confirmed yet."),
+            GaugeMetricFamily(
+                "notifier_broadcasts_expanding", "Broadcasts the relay is still expanding into notifications."
+            ),
+            GaugeMetricFamily(
+                "notifier_broadcast_oldest_expanding_seconds",
+                "Seconds since the oldest broadcast still expanding was accepted (0 when none): a fan-out "
+                "that stopped moving shows here.",
+            ),
             GaugeMetricFamily(
                 "notifier_queue_messages",
                 "Messages in a work queue (ready and unacknowledged), read from the broker.",
@@ -157,15 +166,19 @@ class OperationsCollector(Collector):
         from notifications.selectors import (
             breaker_states,
             broker_queue_depths,
+            fan_out_backlog_get,
             outbox_backlog_get,
         )
 
-        breakers, backlog, queues, consumers, dlqs, broker_up = self._families()
+        breakers, backlog, expanding, oldest, queues, consumers, dlqs, broker_up = self._families()
         for name, state in breaker_states().items():
             if state in BREAKER_STATE_VALUES:
                 breakers.add_metric(name.split(".", 1), BREAKER_STATE_VALUES[state])
         try:
             backlog.add_metric([], outbox_backlog_get())
+            fan_out = fan_out_backlog_get()
+            expanding.add_metric([], fan_out.broadcasts)
+            oldest.add_metric([], fan_out.oldest_seconds)
         except DatabaseError as exc:
             logger.warning("metrics: outbox backlog unavailable", extra={"error": repr(exc)})
         try:
@@ -181,4 +194,4 @@ class OperationsCollector(Collector):
                 else:
                     queues.add_metric([depth.queue, depth.channel], depth.messages)
                     consumers.add_metric([depth.queue, depth.channel], depth.consumers)
-        yield from (breakers, backlog, queues, consumers, dlqs, broker_up)
+        yield from (breakers, backlog, expanding, oldest, queues, consumers, dlqs, broker_up)

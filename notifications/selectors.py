@@ -8,13 +8,15 @@ from datetime import datetime
 from typing import Any
 
 import amqp.exceptions
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Min, Prefetch, QuerySet
+from django.utils import timezone
 from redis.exceptions import RedisError
 
 from notifications.broker.connection import broker_connection
 from notifications.channels import CHANNELS, Channel
 from notifications.models import (
     Broadcast,
+    BroadcastStatus,
     DeliveryAttempt,
     Notification,
     OutboxEntry,
@@ -151,6 +153,24 @@ def breaker_states() -> dict[str, str]:
 
 def outbox_backlog_get() -> int:
     return OutboxEntry.objects.count()
+
+
+@dataclass(frozen=True)
+class FanOutBacklog:
+    broadcasts: int  # still expanding
+    oldest_seconds: float  # since the oldest of them was accepted; 0 when none
+
+
+def fan_out_backlog_get() -> FanOutBacklog:
+    """The broadcasts the relay is still expanding (one query, on their partial index)."""
+    expanding = Broadcast.objects.filter(status=BroadcastStatus.EXPANDING).aggregate(
+        n=Count("id"), oldest=Min("created_at")
+    )
+    oldest = expanding["oldest"]
+    return FanOutBacklog(
+        broadcasts=expanding["n"],
+        oldest_seconds=max((timezone.now() - oldest).total_seconds(), 0.0) if oldest else 0.0,
+    )
 
 
 @dataclass(frozen=True)

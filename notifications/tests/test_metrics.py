@@ -97,3 +97,32 @@ def test_a_closed_breaker_is_zero(db):
 
     assert values[("notifier_breaker_state", _breaker_labels("email"))] == 0
     assert values[("notifier_breaker_state", _breaker_labels("push"))] == 0
+
+
+def test_the_fan_out_backlog_counts_broadcasts_still_expanding_and_the_oldest_age(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications.models import Broadcast, BroadcastStatus
+
+    def broadcast(request_id: str, status: str, age_seconds: int) -> None:
+        made = Broadcast.objects.create(
+            caller="key:t", request_id=request_id, request_hash="h", notification_type="email",
+            template_code="welcome", status=status,
+        )  # fmt: skip
+        Broadcast.objects.filter(pk=made.pk).update(
+            created_at=timezone.now() - timedelta(seconds=age_seconds)
+        )
+
+    quiet = samples(scrape(Client()))
+    broadcast("old", BroadcastStatus.EXPANDING, 600)
+    broadcast("new", BroadcastStatus.EXPANDING, 5)
+    broadcast("done", BroadcastStatus.COMPLETE, 3600)
+
+    values = samples(scrape(Client()))
+
+    assert quiet[("notifier_broadcasts_expanding", frozenset())] == 0
+    assert quiet[("notifier_broadcast_oldest_expanding_seconds", frozenset())] == 0
+    assert values[("notifier_broadcasts_expanding", frozenset())] == 2
+    assert 600 <= values[("notifier_broadcast_oldest_expanding_seconds", frozenset())] < 660
