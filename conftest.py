@@ -4,10 +4,9 @@ import pytest
 from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from notifications.providers.breakers import breaker_cached_states_forget
-from users.tests.factories import UserFactory
+from users.tests.factories import UserFactory, bearer_client
 
 
 @pytest.fixture(autouse=True)
@@ -36,12 +35,6 @@ def service_client(api_key) -> APIClient:
     return client
 
 
-def _client_for(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    return client
-
-
 @pytest.fixture
 def user(db):
     return UserFactory()
@@ -59,17 +52,17 @@ def staff_user(db):
 
 @pytest.fixture
 def user_client(user) -> APIClient:
-    return _client_for(user)
+    return bearer_client(user)
 
 
 @pytest.fixture
 def other_user_client(other_user) -> APIClient:
-    return _client_for(other_user)
+    return bearer_client(other_user)
 
 
 @pytest.fixture
 def staff_client(staff_user) -> APIClient:
-    return _client_for(staff_user)
+    return bearer_client(staff_user)
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 import factory
 from factory.django import DjangoModelFactory
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from users.models import Device, User
 
@@ -44,3 +46,10 @@ def users_bulk(count: int, *, prefix: str = "bulk", **fields: object) -> list[Us
         for i in range(count)
     ]
     return User.objects.bulk_create(users, batch_size=5000)
+
+
+def bearer_client(user: User) -> APIClient:
+    """An API client carrying a fresh access token of `user`."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from users.models import Device, User
-from users.tests.factories import DEFAULT_PASSWORD, UserFactory, fcm_token
+from users.tests.factories import DEFAULT_PASSWORD, UserFactory, bearer_client, fcm_token
 
 pytestmark = pytest.mark.django_db
 
@@ -18,12 +18,6 @@ NEW_PASSWORD = "a-long-and-unusual-passphrase"
 
 def detail_url(user_id) -> str:
     return f"/api/v1/users/{user_id}"
-
-
-def bearer_client(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
-    return client
 
 
 @pytest.fixture
