@@ -19,6 +19,7 @@ from notifications.models import (
     BroadcastStatus,
     DeliveryAttempt,
     Notification,
+    NotificationStatus,
     OutboxEntry,
     Topic,
     TopicSubscription,
@@ -149,6 +150,31 @@ def breaker_states() -> dict[str, str]:
             logger.warning("breaker state unavailable", extra={"breaker": name, "error": repr(exc)})
             states[name] = "unknown"
     return states
+
+
+def notification_status_counts(*, since: datetime) -> dict[str, dict[str, int]]:
+    """Notifications created since `since`, counted by channel and status (one query)."""
+    counts: dict[str, dict[str, int]] = {}
+    rows = (
+        Notification.objects.filter(created_at__gte=since)
+        .order_by()
+        .values_list("notification_type", "status")
+        .annotate(n=Count("id"))
+    )
+    for channel, status, count in rows:
+        counts.setdefault(channel, {})[status] = count
+    return counts
+
+
+def oldest_unfinished_get() -> Notification | None:
+    """The oldest notification not yet sent, failed or skipped (accepted, queued or being sent)."""
+    unfinished = (NotificationStatus.PENDING, NotificationStatus.QUEUED, NotificationStatus.SENDING)
+    return (
+        Notification.objects.filter(status__in=unfinished)
+        .order_by("created_at")
+        .only("id", "status", "created_at")
+        .first()
+    )
 
 
 def outbox_backlog_get() -> int:

@@ -1,4 +1,4 @@
-"""The operator's commands: setup_broker, seed_demo, outbox_relay, dlq."""
+"""The operator's commands: setup_broker, seed_demo, outbox_relay, dlq, stats."""
 
 import json
 import os
@@ -158,3 +158,50 @@ def test_commands_print_results_on_stdout_and_json_logs_on_stderr(broker):
     assert "{" not in result.stdout
     logs = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     assert any(line["message"] == "dlq replay" and line["level"] == "INFO" for line in logs)
+
+
+@pytest.fixture
+def counted(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications.tests.factories import NotificationFactory
+
+    sent = [NotificationFactory(status=NotificationStatus.SENT) for _ in range(2)]
+    pending = NotificationFactory(notification_type="push", status=NotificationStatus.PENDING)
+    Notification.objects.filter(pk=pending.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    old = NotificationFactory(status=NotificationStatus.FAILED)
+    Notification.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
+    OutboxEntry.objects.create(notification=pending)
+    return sent, pending
+
+
+def test_stats_counts_the_window_and_names_the_oldest_unfinished(counted, broker):
+    _, pending = counted
+
+    report = json.loads(_run("stats", "--window", "1d", "--json"))
+
+    assert report["window_seconds"] == 86_400
+    assert report["notifications"] == {"email": {"sent": 2}, "push": {"pending": 1}}  # the 3-day-old is out
+    assert report["oldest_unfinished"]["notification_id"] == str(pending.id)
+    assert report["oldest_unfinished"]["status"] == "pending"
+    assert 290 <= report["oldest_unfinished"]["age_seconds"] < 400
+    assert report["outbox_backlog"] == 1
+    assert report["broadcasts_expanding"] == 0
+    assert set(report["queues"]) == {"email.queue", "push.queue", "email.dlq", "push.dlq"}
+
+
+def test_stats_prints_a_table_for_people(counted, broker):
+    output = _run("stats", "--window", "7d")
+
+    assert "notifications created in the last 168 h, by channel and status:" in output
+    assert "  email    failed 1, sent 2" in output
+    assert "  push     pending 1" in output
+    assert "outbox backlog: 1" in output
+    assert "email.queue" in output
+
+
+def test_stats_refuses_a_window_that_is_not_a_duration(db):
+    with pytest.raises(CommandError, match="--window takes a number and a unit"):
+        _run("stats", "--window", "yesterday")

@@ -1,23 +1,12 @@
-import re
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from notifications.broker.connection import BROKER_ERRORS
 from notifications.channels import CHANNELS
+from notifications.management.durations import duration_parse
 from notifications.services.dlq import dlq_list, dlq_purge, dlq_replay
-
-_AGE = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def _age(value: str) -> timedelta:
-    match = _AGE.match(value)
-    if not match:
-        raise CommandError(f"--older-than takes a number and a unit s, m, h or d (e.g. 7d), not {value!r}")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
 def _notification_id(value: str) -> str:
@@ -84,7 +73,9 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"{verb} {len(report.replayed)}, skipped {len(report.skipped)}"))
 
     def _purge(self, options: dict[str, Any]) -> None:
-        older_than = _age(options["older_than"]) if options["older_than"] else None
+        older_than = (
+            duration_parse(options["older_than"], option="--older-than") if options["older_than"] else None
+        )
         count = dlq_purge(channel=options["queue"], older_than=older_than, dry_run=options["dry_run"])
         verb = "would purge" if options["dry_run"] else "purged"
         self.stdout.write(self.style.SUCCESS(f"{verb} {count} dead letter(s)"))
