@@ -1,3 +1,4 @@
+import json
 from datetime import timedelta
 from io import StringIO
 
@@ -66,3 +67,49 @@ def test_create_api_key_refuses_a_non_numeric_expiry():
         run("ok", "--expires-days", "soon")
 
     assert APIKey.objects.count() == 0
+
+
+def apikey(*args: str) -> str:
+    out = StringIO()
+    call_command("apikey", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_apikey_create_list_and_revoke(anonymous_client):
+    from django.test import override_settings
+
+    key = apikey("create", "billing-service", "--expires-days", "30").splitlines()[-1]
+    other = apikey("create", "crm").splitlines()[-1]
+    prefix = APIKey.objects.get_from_key(key).prefix
+
+    listed = json.loads(apikey("list", "--json"))
+    table = apikey("list")
+    dry = apikey("revoke", prefix, "--dry-run")
+    still_valid = APIKey.objects.is_valid(key)
+    revoked = apikey("revoke", prefix)
+    again = apikey("revoke", prefix)
+
+    assert [(row["name"], row["valid"], row["revoked"]) for row in listed] == [
+        ("crm", True, False),
+        ("billing-service", True, False),
+    ]
+    assert listed[1]["prefix"] == prefix and listed[1]["expires"] is not None and listed[0]["expires"] is None
+    assert key not in table and prefix in table and "never" in table
+    assert "Would revoke" in dry and still_valid
+    assert "Revoked API key 'billing-service'" in revoked
+    assert "already revoked" in again
+    assert not APIKey.objects.is_valid(key)
+    assert APIKey.objects.is_valid(other)
+    anonymous_client.credentials(HTTP_X_API_KEY=key)
+    with override_settings(API_KEY_CACHE_SECONDS=0):
+        assert anonymous_client.get("/api/v1/users/").status_code == 401
+    assert "revoked" in apikey("list")
+
+
+def test_apikey_revoke_of_an_unknown_prefix_changes_nothing():
+    apikey("create", "crm")
+
+    with pytest.raises(CommandError, match="No API key has the prefix"):
+        apikey("revoke", "nope")
+
+    assert APIKey.objects.filter(revoked=True).count() == 0
