@@ -361,7 +361,9 @@ def test_chaos_fan_out_killed_while_expanding(pipeline, service_client, smtp_ser
 
     kills = 0
     for wanted in (count // 4, count // 2):  # a quarter of the way, then half of the way
-        wait_for(lambda: created() >= wanted, timeout=120, interval=0.02, message="fan-out progress")  # noqa: B023
+        wait_for(
+            lambda wanted=wanted: created() >= wanted, timeout=120, interval=0.02, message="fan-out progress"
+        )
         if Broadcast.objects.get(pk=broadcast_id).status == BroadcastStatus.COMPLETE:
             break
         pipeline.stop("relay", sig=signal.SIGKILL)
