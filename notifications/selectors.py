@@ -19,13 +19,13 @@ from notifications.models import (
     BroadcastStatus,
     DeliveryAttempt,
     Notification,
-    NotificationStatus,
     OutboxEntry,
     Topic,
     TopicSubscription,
 )
 from notifications.providers.breakers import breaker_state
 from notifications.providers.registry import breaker_names_configured
+from notifications.statuses import CLAIMABLE_STATUSES
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,9 @@ def topic_list() -> QuerySet[Topic]:
     return Topic.objects.annotate(subscribers=Count("subscriptions")).order_by("key")
 
 
-def topic_get(*, key: str) -> Topic | None:
-    return topic_list().filter(key=key).first()
+def topic_get(*, key: str, counted: bool = True) -> Topic | None:
+    """The topic `key`; `counted`: with its subscriber count (a count of its subscriptions)."""
+    return (topic_list() if counted else Topic.objects.all()).filter(key=key).first()
 
 
 def topic_subscriber_list(*, topic: Topic) -> QuerySet[TopicSubscription]:
@@ -168,9 +169,8 @@ def notification_status_counts(*, since: datetime) -> dict[str, dict[str, int]]:
 
 def oldest_unfinished_get() -> Notification | None:
     """The oldest notification not yet sent, failed or skipped (accepted, queued or being sent)."""
-    unfinished = (NotificationStatus.PENDING, NotificationStatus.QUEUED, NotificationStatus.SENDING)
     return (
-        Notification.objects.filter(status__in=unfinished)
+        Notification.objects.filter(status__in=CLAIMABLE_STATUSES)
         .order_by("created_at")
         .only("id", "status", "created_at")
         .first()

@@ -37,6 +37,12 @@ def _generation(token: str | None = None) -> str | None:
     return token
 
 
+def template_generation_get() -> str | None:
+    """The templates' generation token, for a caller that resolves many templates at once: read once and
+    passed to each `template_version_resolve(generation=...)`, it saves a Redis round trip each."""
+    return _generation()
+
+
 def template_cache_invalidate() -> None:
     """Called after every committed template write. A random token (not a counter) stays unique even
     after Redis loses its data, so a process can never mistake an old entry for a current one."""

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F, QuerySet
 from django.db.models.functions import Lower
+from rest_framework_api_key.models import APIKey
 
 from notifier.cache import CACHE_ERRORS
 from users.models import Device, User, default_preferences
@@ -229,3 +230,12 @@ def device_list(*, user: User) -> QuerySet[Device]:
 
 def device_get(*, user: User, token: str) -> Device | None:
     return Device.objects.filter(user=user, token=token).first()
+
+
+def api_key_list() -> QuerySet[APIKey]:
+    """The service callers' API keys, newest first (hashes only: a key itself is never stored)."""
+    return APIKey.objects.order_by("-created")
+
+
+def api_key_get(*, prefix: str) -> APIKey | None:
+    return APIKey.objects.filter(prefix=prefix).first()

@@ -16,6 +16,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework_api_key.models import APIKey
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -466,3 +467,9 @@ def auth_refresh(*, refresh_token: str) -> TokenPair:
         if not newly_blacklisted:
             raise _refresh_refused()
         return _token_pair(RefreshToken.for_user(user))
+
+
+def api_key_revoke(*, api_key: APIKey) -> None:
+    """Revokes the key; the API refuses it within API_KEY_CACHE_SECONDS (each process's verified keys)."""
+    APIKey.objects.filter(pk=api_key.pk).update(revoked=True)
+    logger.info("api key revoked", extra={"prefix": api_key.prefix})

@@ -41,7 +41,7 @@ from notifier.api.errors import ApplicationError
 from notifier.cache import CACHE_ERRORS
 from templates_app.models import TemplateVersion
 from templates_app.rendering import template_variables_missing
-from templates_app.selectors import template_version_resolve
+from templates_app.selectors import template_generation_get, template_version_resolve
 from users.models import User
 from users.selectors import devices_active_for_users, user_profiles_get
 
@@ -141,6 +141,7 @@ def _check(items: list[_Item]) -> list[_Item]:
     ]
     devices = devices_active_for_users(user_ids=push_users) if push_users else {}
     versions: dict[tuple[str, str, str | None], TemplateVersion | ApplicationError] = {}
+    generation = template_generation_get()
     valid = []
     for item in items:
         fields = item.fields
@@ -156,6 +157,7 @@ def _check(items: list[_Item]) -> list[_Item]:
                     code=fields["template_code"],
                     notification_type=fields["notification_type"],
                     variables=fields["variables"],
+                    generation=generation,
                 )
                 or None
             )
@@ -163,7 +165,7 @@ def _check(items: list[_Item]) -> list[_Item]:
         if key not in versions:
             try:
                 versions[key] = template_version_resolve(
-                    code=key[0], notification_type=key[1], language=key[2]
+                    code=key[0], notification_type=key[1], language=key[2], generation=generation
                 )
             except ApplicationError as exc:
                 versions[key] = exc

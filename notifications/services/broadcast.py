@@ -47,7 +47,7 @@ from notifications.services.accept import (
 from notifications.services.topics import users_active_unknown, users_unknown_error
 from notifier.api.errors import ApplicationError
 from templates_app.rendering import template_variables_missing
-from templates_app.selectors import template_version_resolve
+from templates_app.selectors import template_generation_get, template_version_resolve
 from users.models import Device, User
 from users.selectors import preferences_normalized
 
@@ -90,7 +90,6 @@ def broadcast_accept(
     of them. The same idempotency rules as a single send, among the caller's broadcasts."""
     fields: dict[str, Any] = {
         "notification_type": notification_type,
-        "topic": topic,
         "template_code": template_code,
         "variables": variables,
         "priority": priority,
@@ -245,6 +244,7 @@ class _Languages:
     def __init__(self, broadcast: Broadcast) -> None:
         self.broadcast = broadcast
         self.chosen: dict[str, str] = {}
+        self.generation = template_generation_get()
 
     def for_user(self, language: str) -> str:
         if self.broadcast.language or not language:
@@ -255,6 +255,7 @@ class _Languages:
                 code=self.broadcast.template_code,
                 notification_type=self.broadcast.notification_type,
                 variables=self.broadcast.variables,
+                generation=self.generation,
             )
         return self.chosen[language]
 
@@ -282,27 +283,33 @@ def _rows(broadcast: Broadcast, recipients: list[_Recipient]) -> list[NewNotific
     return rows
 
 
-def _chunk_write(broadcast: Broadcast, limit: int) -> tuple[_Chunk, list[NewNotification], set[uuid.UUID]]:
-    """Reads the next recipients and writes their notifications. A recipient deleted between the read and
-    the write fails the statement (its user is gone): the chunk is read and written again, once."""
-    for attempt in (1, 2):
-        chunk = _chunk_next(broadcast, limit)
-        rows = _rows(broadcast, chunk.recipients)
-        if not rows:
-            return chunk, rows, set()
-        try:
-            with transaction.atomic():  # a savepoint: the broadcast's lock is kept
-                written = notifications_write(
-                    caller=broadcast.caller,
-                    correlation_id=broadcast.correlation_id,
-                    rows=rows,
-                    broadcast_id=broadcast.id,
-                )
-            return chunk, rows, written
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+_ChunkWritten = tuple[_Chunk, list[NewNotification], set[uuid.UUID]]
+
+
+def _chunk_write_once(broadcast: Broadcast, limit: int) -> _ChunkWritten:
+    """Reads the next recipients and writes their notifications, in a savepoint (the broadcast's lock
+    is kept if the write fails)."""
+    chunk = _chunk_next(broadcast, limit)
+    rows = _rows(broadcast, chunk.recipients)
+    if not rows:
+        return chunk, rows, set()
+    with transaction.atomic():
+        written = notifications_write(
+            caller=broadcast.caller,
+            correlation_id=broadcast.correlation_id,
+            rows=rows,
+            broadcast_id=broadcast.id,
+        )
+    return chunk, rows, written
+
+
+def _chunk_write(broadcast: Broadcast, limit: int) -> _ChunkWritten:
+    """A recipient deleted between the read and the write fails the statement (its user is gone): the
+    chunk is read and written again, once."""
+    try:
+        return _chunk_write_once(broadcast, limit)
+    except IntegrityError:
+        return _chunk_write_once(broadcast, limit)
 
 
 def broadcast_expand_once(*, chunk: int | None = None) -> int:

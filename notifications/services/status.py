@@ -94,10 +94,7 @@ def notification_status_from_provider_event(
         return None
     with transaction.atomic():
         notification = (
-            Notification.objects.select_for_update()
-            .filter(provider_message_id=provider_message_id)
-            .exclude(provider_message_id="")  # the index's condition, so that it serves
-            .first()
+            Notification.objects.select_for_update().filter(provider_message_id=provider_message_id).first()
         )
         if notification is None:
             return None

@@ -8,6 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework_api_key.models import APIKey
 
 from users.management.commands.create_api_key import EXPIRES_DAYS_MAX, NAME_MAX_LENGTH
+from users.selectors import api_key_get, api_key_list
+from users.services import api_key_revoke
 
 
 def _row(api_key: APIKey) -> dict[str, Any]:
@@ -45,7 +47,7 @@ class Command(BaseCommand):
         getattr(self, f"_{options['action']}")(options)
 
     def _list(self, options: dict[str, Any]) -> None:
-        rows = [_row(api_key) for api_key in APIKey.objects.order_by("-created")]
+        rows = [_row(api_key) for api_key in api_key_list()]
         if options["json"]:
             self.stdout.write(json.dumps(rows, indent=2))
             return
@@ -64,7 +66,7 @@ class Command(BaseCommand):
         call_command("create_api_key", options["name"], *expires, stdout=self.stdout, stderr=self.stderr)
 
     def _revoke(self, options: dict[str, Any]) -> None:
-        api_key = APIKey.objects.filter(prefix=options["prefix"]).first()
+        api_key = api_key_get(prefix=options["prefix"])
         if api_key is None:
             raise CommandError(f"No API key has the prefix {options['prefix']!r} (see `apikey list`).")
         if api_key.revoked:
@@ -73,5 +75,5 @@ class Command(BaseCommand):
         if options["dry_run"]:
             self.stdout.write(f"Would revoke API key {api_key.name!r} ({api_key.prefix}).")
             return
-        APIKey.objects.filter(pk=api_key.pk).update(revoked=True)
+        api_key_revoke(api_key=api_key)
         self.stdout.write(self.style.SUCCESS(f"Revoked API key {api_key.name!r} ({api_key.prefix})."))
