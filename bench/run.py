@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import signal
 import subprocess
 import sys
@@ -21,7 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.system import PYTHON, ROOT, bench_env, prepare, processes, rss_mb, wait_http
 
 RESULTS = ROOT / "bench" / "results"
-STEPS = ("broker", "celery", "accept", "email_drain", "push_drain", "end_to_end", "trickle", "fanout")
+STEPS = (
+    "broker", "celery", "accept", "email_drain", "push_drain", "end_to_end", "trickle", "fanout", "lanes",
+)  # fmt: skip
 LOGS = RESULTS / "logs"
 PORT = 8090
 
@@ -226,22 +229,23 @@ def seed(users: int) -> tuple[list[str], str]:
     return [str(user.id) for user in created], key
 
 
-def system_commands(*, web: bool = True, email: int = 0, push: int = 0, relay: bool = True) -> dict[str, str]:
+def system_commands(
+    *, web: bool = True, email: int = 0, push: int = 0, email_urgent: int = 0, relay: bool = True
+) -> dict[str, str]:
+    """The processes `make run` starts (the same worker command lines), with the pools asked for."""
+    from notifier.workers import worker_argv
+
     commands = {}
     if web:
         commands["web"] = f"{PYTHON} -m gunicorn notifier.wsgi --config python:notifier.gunicorn_conf"
-    if email:
-        commands["email_worker"] = (
-            f"{PYTHON} -m celery -A notifier worker --queues email.queue --hostname email@%h "
-            f"--pool prefork --concurrency {email} --without-gossip --without-mingle "
-            "--loglevel WARNING"
-        )
-    if push:
-        commands["push_worker"] = (
-            f"{PYTHON} -m celery -A notifier worker --queues push.queue --hostname push@%h "
-            f"--pool prefork --concurrency {push} --without-gossip --without-mingle "
-            "--loglevel WARNING"
-        )
+    for name, channel, urgent, concurrency in (
+        ("email_worker", "email", False, email),
+        ("email_urgent_worker", "email", True, email_urgent),
+        ("push_worker", "push", False, push),
+    ):
+        if concurrency:
+            argv = worker_argv(channel, urgent=urgent, concurrency=concurrency, loglevel="WARNING")
+            commands[name] = " ".join(shlex.quote(part) for part in argv)
     if relay:
         commands["relay"] = f"{PYTHON} manage.py outbox_relay"
     return commands
@@ -404,7 +408,7 @@ def raw_provider_rate(channel: str, processes_count: int, count: int) -> dict[st
     return {"per_s": round(processes_count * count / seconds), "processes": processes_count}
 
 
-def seed_due(channel: str, count: int, users: list[str], tag: str) -> list[str]:
+def seed_due(channel: str, count: int, users: list[str], tag: str, lane: str = "normal") -> list[str]:
     """`count` accepted notifications with their outbox entries due now, written directly (API idle)."""
     from notifications.models import Notification, NotificationStatus, OutboxEntry
 
@@ -414,13 +418,15 @@ def seed_due(channel: str, count: int, users: list[str], tag: str) -> list[str]:
             Notification(
                 caller="key:bench", request_id=f"{tag}-{i}", request_hash="h", user_id=users[i % len(users)],
                 notification_type=channel, template_code=f"bench-{channel}", variables=variables,
-                status=NotificationStatus.PENDING,
+                status=NotificationStatus.PENDING, lane=lane,
             )
             for i in range(count)
         ],
         batch_size=1000,
     )  # fmt: skip
-    OutboxEntry.objects.bulk_create([OutboxEntry(notification=row) for row in rows], batch_size=1000)
+    OutboxEntry.objects.bulk_create(
+        [OutboxEntry(notification=row, lane=lane) for row in rows], batch_size=1000
+    )
     return [str(row.id) for row in rows]
 
 
@@ -476,7 +482,6 @@ def profile_start(pid: int, folder: Path, channel: str) -> "subprocess.Popen[byt
 
 def trickle(users: list[str], received: Received, rate: int, seconds: int, workers: int) -> dict[str, Any]:
     """Accept-to-inbox latency when arrivals are far below the drain rate: one email every 1/rate s."""
-    import urllib.error
 
     from notifications.models import Notification
 
@@ -487,20 +492,7 @@ def trickle(users: list[str], received: Received, rate: int, seconds: int, worke
         interval = 1 / rate
         next_at = time.monotonic()
         for i in range(rate * seconds):
-            body = json.dumps(
-                {
-                    "notification_type": "email", "user_id": users[i % len(users)],
-                    "template_code": "bench-email", "variables": {"name": "Ada", "code": "7"},
-                    "request_id": f"trickle-{time.time_ns()}",
-                }
-            ).encode()  # fmt: skip
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{PORT}/api/v1/notifications/",
-                data=body,
-                headers={"Content-Type": "application/json", "X-API-Key": os.environ["BENCH_API_KEY"]},
-            )
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - a local URL
-                ids.append(json.loads(response.read())["data"]["notification_id"])
+            ids.append(send_one(users[i % len(users)], tag="trickle"))
             next_at += interval
             time.sleep(max(0.0, next_at - time.monotonic()))
         deadline = time.monotonic() + 60
@@ -607,6 +599,84 @@ def fanout(subscribers: int, received: Received, workers: int) -> dict[str, Any]
         "duplicated": duplicates,
         "delivered_per_s_from_the_request": round(delivered / delivered_in),
         "worker_processes": workers,
+    }
+
+
+# 7. Lanes: urgent sends while a bulk backlog drains ------------------------------------------------
+
+
+def send_one(user_id: str, *, tag: str, priority: int = 5) -> str:
+    """One email through the API (a new request_id); answers its notification id."""
+    body = json.dumps(
+        {
+            "notification_type": "email", "user_id": user_id, "template_code": "bench-email",
+            "variables": {"name": "Ada", "code": "7"}, "request_id": f"{tag}-{time.time_ns()}",
+            "priority": priority,
+        }
+    ).encode()  # fmt: skip
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{PORT}/api/v1/notifications/",
+        data=body,
+        headers={"Content-Type": "application/json", "X-API-Key": os.environ["BENCH_API_KEY"]},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - a local URL
+        return str(json.loads(response.read())["data"]["notification_id"])
+
+
+def _bulk_drain(
+    bulk: int, users: list[str], received: Received, workers: int, *, urgent: int
+) -> dict[str, Any]:
+    """`bulk` bulk-lane emails due at once, drained by the email pool beside an urgent pool; with `urgent`
+    > 0, that many urgent emails are sent through the API one per 200 ms once the drain is under way."""
+    from notifications.models import Notification
+
+    ids = set(seed_due("email", bulk, users, f"lanes-{time.time_ns()}", lane="bulk"))
+    urgent_ids: list[str] = []
+    commands = system_commands(email=workers, email_urgent=1)
+    with processes(commands, os.environ.copy(), LOGS):
+        wait_http(f"http://127.0.0.1:{PORT}/health")
+        deadline = time.monotonic() + 600
+        while len(ids & received.times().keys()) < bulk // 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        next_at = time.monotonic()
+        for index in range(urgent):
+            urgent_ids.append(send_one(users[index % len(users)], tag="urgent", priority=9))
+            next_at += 0.2
+            time.sleep(max(0.0, next_at - time.monotonic()))
+        everything = ids | set(urgent_ids)
+        while everything - received.times().keys() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    times = received.times()
+    arrived = sorted(times[i] for i in ids if i in times)
+    created = dict(Notification.objects.filter(id__in=urgent_ids).values_list("id", "created_at"))
+    latencies = [times[i] - created[uuid.UUID(i)].timestamp() for i in urgent_ids if i in times]
+    duplicates = received.duplicates(everything)
+    Notification.objects.filter(id__in=everything).delete()
+    return {
+        "bulk": bulk,
+        "bulk_delivered": len(arrived),
+        "bulk_delivered_per_s": round(len(arrived) / (arrived[-1] - arrived[0])) if len(arrived) > 1 else 0,
+        "urgent": len(urgent_ids),
+        "urgent_delivered": len(latencies),
+        "urgent_latency_p50_ms": round(percentile(latencies, 50) * 1000) if latencies else None,
+        "urgent_latency_p99_ms": round(percentile(latencies, 99) * 1000) if latencies else None,
+        "urgent_latency_max_ms": round(max(latencies) * 1000) if latencies else None,
+        "lost": len(everything) - len(arrived) - len(latencies),
+        "duplicated": duplicates,
+    }
+
+
+def lanes(bulk: int, urgent: int, users: list[str], received: Received, workers: int) -> dict[str, Any]:
+    """The bulk drain alone (the baseline), then the same drain with urgent sends through it."""
+    alone = _bulk_drain(bulk, users, received, workers, urgent=0)
+    mixed = _bulk_drain(bulk, users, received, workers, urgent=urgent)
+    drop = 1 - mixed["bulk_delivered_per_s"] / max(alone["bulk_delivered_per_s"], 1)
+    return {
+        "baseline_bulk_delivered_per_s": alone["bulk_delivered_per_s"],
+        **mixed,
+        "bulk_rate_drop": round(drop, 3),
+        "worker_processes": workers,
+        "urgent_worker_processes": 1,
     }
 
 
@@ -738,6 +808,10 @@ def main() -> int:
                 / max(results["email_drain"]["delivered_per_s"], 1),
                 2,
             )
+    if step("lanes", "lanes: 50 urgent emails, one per 200 ms, through a 20,000-email bulk drain"):
+        results["lanes"] = lanes(
+            2_000 if args.quick else 20_000, 10 if args.quick else 50, users, emails, workers=email_workers
+        )
     for standin in standins:
         standin.terminate()
         standin.wait(timeout=10)
@@ -865,6 +939,21 @@ def print_table(r: dict[str, Any], written: Path) -> None:
                 f["delivered_per_s_from_the_request"],
             ),
             ("fan-out delivery / email drain rate", f.get("delivery_ratio_to_email_drain", "-")),
+        ]
+    if "lanes" in r:
+        lane = r["lanes"]
+        rows += [
+            (
+                f"lanes: bulk drain alone / with {lane['urgent']} urgent (emails/s)",
+                f"{lane['baseline_bulk_delivered_per_s']} / {lane['bulk_delivered_per_s']}",
+            ),
+            ("lanes: bulk drain rate drop (target < 0.15)", lane["bulk_rate_drop"]),
+            (
+                "lanes: urgent accept-to-inbox p50 / p99 / max (ms; p99 target < 1000)",
+                f"{lane['urgent_latency_p50_ms']} / {lane['urgent_latency_p99_ms']} / "
+                f"{lane['urgent_latency_max_ms']}",
+            ),
+            ("lanes: lost / duplicated", f"{lane['lost']} / {lane['duplicated']}"),
         ]
     for label, value in rows:
         print(f"{label:58} {value!s:>12}")

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The image's entrypoint: the first argument picks the role, one per Procfile process
-# (api = web, email-worker = email_worker, push-worker = push_worker, relay = relay), plus `migrate`,
+# (api = web, email-worker = email_worker, email-urgent-worker = email_urgent_worker, push-worker =
+# push_worker, push-urgent-worker = push_urgent_worker, relay = relay), plus `migrate`,
 # the one-shot that prepares the database and the broker. Anything else runs as given
 # (`docker compose run --rm api python manage.py dlq list`). Each role replaces this shell (exec), so
 # it receives SIGTERM itself and stops gracefully.
@@ -12,10 +13,16 @@ case "$role" in
         exec gunicorn notifier.wsgi --config python:notifier.gunicorn_conf
         ;;
     email-worker)
-        exec celery -A notifier worker --queues email.queue --hostname email@%h --pool prefork --concurrency "${EMAIL_WORKER_CONCURRENCY:-4}" --without-gossip --without-mingle --loglevel INFO
+        exec python manage.py run_worker email
+        ;;
+    email-urgent-worker)
+        exec python manage.py run_worker email --urgent
         ;;
     push-worker)
-        exec celery -A notifier worker --queues push.queue --hostname push@%h --pool prefork --concurrency "${PUSH_WORKER_CONCURRENCY:-2}" --without-gossip --without-mingle --loglevel INFO
+        exec python manage.py run_worker push
+        ;;
+    push-urgent-worker)
+        exec python manage.py run_worker push --urgent
         ;;
     relay)
         exec python manage.py outbox_relay

@@ -34,7 +34,9 @@ from notifications.selectors import (
     notification_timeline,
     outbox_backlog_get,
 )
+from notifications.services.cancel import broadcast_cancel, notification_cancel
 from notifications.services.dlq import dlq_list, dlq_replay, notifications_retry_failed
+from notifier.api.errors import ApplicationError
 
 # The operations page lists at most this many dead letters (reading one is a broker round trip).
 DEAD_LETTERS_SHOWN = 100
@@ -48,6 +50,7 @@ class DeliveryAttemptInline(admin.TabularInline):
         "number",
         "outcome",
         "worker",
+        "provider",
         "error_class",
         "error_message",
         "provider_message_id",
@@ -59,7 +62,10 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 
 _SUMMARY_FIELDS = ["id", "status", "notification_type", "user", "template_code", "correlation_id", "error"]
-_TIME_FIELDS = ["created_at", "queued_at", "sent_at", "delivered_at", "failed_at", "updated_at"]
+_TIME_FIELDS = [
+    "created_at", "send_at", "expires_at", "queued_at", "sent_at", "delivered_at", "failed_at",
+    "cancelled_at", "updated_at",
+]  # fmt: skip
 
 
 @admin.register(Notification)
@@ -70,7 +76,7 @@ class NotificationAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["user"]
     inlines = [DeliveryAttemptInline]
-    actions = ["retry_notifications"]
+    actions = ["retry_notifications", "cancel_notifications"]
     readonly_fields = [*(f.name for f in Notification._meta.fields), "timeline"]
     fieldsets = [
         (None, {"fields": tuple(_SUMMARY_FIELDS)}),
@@ -102,6 +108,24 @@ class NotificationAdmin(admin.ModelAdmin):
             request,
             f"{requeued} failed notification(s) requeued ({letters_removed} dead letter(s) taken out of "
             f"the dead-letter queues); {len(selected) - requeued} not failed, left alone.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(description="Cancel the selected notifications that no provider has yet")
+    def cancel_notifications(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
+        selected = list(queryset.only("id"))
+        cancelled = 0
+        for notification in selected:
+            try:
+                notification_cancel(notification_id=notification.id, by=f"user:{request.user.pk}")
+            except ApplicationError:
+                continue
+            cancelled += 1
+            self.log_change(request, notification, "Cancelled.")
+        self.message_user(
+            request,
+            f"{cancelled} notification(s) cancelled; {len(selected) - cancelled} past cancelling, "
+            "left alone.",
             messages.SUCCESS,
         )
 
@@ -254,6 +278,20 @@ class BroadcastAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    actions = ["cancel_broadcasts"]
+
+    @admin.action(description="Cancel the selected broadcasts (their notifications no provider has yet)")
+    def cancel_broadcasts(self, request: HttpRequest, queryset: QuerySet[Broadcast]) -> None:
+        total = 0
+        for broadcast in queryset.only("id"):
+            try:
+                result = broadcast_cancel(broadcast_id=broadcast.id, by=f"user:{request.user.pk}")
+            except ApplicationError:
+                continue
+            total += result.cancelled
+            self.log_change(request, broadcast, f"Cancelled: {result.cancelled} notification(s).")
+        self.message_user(request, f"{total} notification(s) cancelled.", messages.SUCCESS)
 
     @admin.display(description="Listed recipients")
     def list_recipients(self, obj: Broadcast) -> int | None:

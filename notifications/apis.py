@@ -1,5 +1,6 @@
 """The notification API: accept, follow, and provider status callbacks."""
 
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -41,6 +42,7 @@ from notifications.serializers import (
 from notifications.services.accept import notification_accept
 from notifications.services.accept_batch import notifications_accept_batch
 from notifications.services.broadcast import broadcast_accept
+from notifications.services.cancel import broadcast_cancel, notification_cancel
 from notifications.services.status import notification_status_update
 from notifier.api.errors import ApplicationError
 from notifier.api.pagination import EnvelopePagination
@@ -241,6 +243,41 @@ class NotificationDetailApi(APIView):
         return Response(NotificationDetailSerializer(notification).data)
 
 
+def _uuid_or_404(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ApplicationError("Not found.", code="not_found", status=404) from None
+
+
+class NotificationCancelApi(APIView):
+    permission_classes = [IsServiceOrStaff]
+
+    @extend_schema(
+        summary="Cancel a notification that no provider has yet",
+        description=(
+            "A `scheduled`, `pending` or `queued` notification (or one whose worker died while "
+            "`sending`) ends `cancelled`, with who cancelled it and when; a worker that meets it later "
+            "does nothing. Once a worker is handing it to a provider, or after, the answer is 409 with "
+            "its current status in `data.status`."
+        ),
+        tags=["notifications"],
+        request=None,
+        responses={
+            200: NotificationSerializer,
+            404: OpenApiResponse(description="No such notification"),
+            409: OpenApiResponse(description="Past cancelling; `data.status` says where it is"),
+        },
+    )
+    def post(self, request: Request, notification_id: str) -> Response:
+        notification = notification_cancel(
+            notification_id=_uuid_or_404(notification_id), by=caller_of(request)
+        )
+        response = Response(NotificationSerializer(notification).data)
+        response.envelope_message = "Cancelled"  # type: ignore[attr-defined]
+        return response
+
+
 class StatusCallbackApi(APIView):
     """POST /api/v1/{email|push}/status/: a provider (or a relay of its webhooks) reports the outcome."""
 
@@ -311,3 +348,40 @@ class BroadcastDetailApi(APIView):
             raise ApplicationError("Not found.", code="not_found", status=404)
         counts = broadcast_status_counts(broadcast=broadcast)
         return Response(BroadcastDetailSerializer(broadcast, context={"counts": counts}).data)
+
+
+class BroadcastCancelApi(APIView):
+    permission_classes = [IsServiceOrStaff]
+
+    @extend_schema(
+        summary="Cancel a broadcast: no more recipients, and every recipient's notification not yet "
+        "with a provider cancelled",
+        description=(
+            "Stops the fan-out where it is and cancels each of its notifications that no provider has "
+            "yet, in one transaction; those a worker is handing to a provider at that moment, and those "
+            "already sent, keep their course. The answer is the broadcast with its counts by status, and "
+            "`meta.cancelled`, how many notifications this call cancelled. 409 when it was cancelled "
+            "before."
+        ),
+        tags=["broadcasts"],
+        request=None,
+        responses={
+            200: BroadcastDetailSerializer,
+            404: OpenApiResponse(description="No such broadcast"),
+            409: OpenApiResponse(description="Cancelled before"),
+        },
+        extensions={
+            "x-envelope-meta": {
+                "type": "object",
+                "properties": {"cancelled": {"type": "integer"}},
+                "required": ["cancelled"],
+            }
+        },
+    )
+    def post(self, request: Request, broadcast_id: str) -> Response:
+        result = broadcast_cancel(broadcast_id=_uuid_or_404(broadcast_id), by=caller_of(request))
+        counts = broadcast_status_counts(broadcast=result.broadcast)
+        response = Response(BroadcastDetailSerializer(result.broadcast, context={"counts": counts}).data)
+        response.envelope_message = "Cancelled"  # type: ignore[attr-defined]
+        response.envelope_meta = {"cancelled": result.cancelled}  # type: ignore[attr-defined]
+        return response

@@ -51,19 +51,25 @@ NOTIFICATIONS_ACCEPTED = Counter(
 )
 NOTIFICATIONS_FINISHED = Counter(
     "notifier_notifications_finished",
-    "Notifications that reached an end state in a worker (sent, failed, skipped), by channel.",
+    "Notifications that reached an end state (sent, failed, skipped, expired in a worker; cancelled "
+    "through the API), by channel.",
     ["channel", "status"],
 )
 DELIVERY_LATENCY = Histogram(
     "notifier_delivery_latency_seconds",
-    "End to end: seconds from acceptance (created_at) to the provider accepting it, by channel.",
+    "End to end: seconds from being due (acceptance, or send_at) to the provider accepting it, by channel.",
     ["channel"],
     buckets=DELIVERY_BUCKETS,
 )
 PROVIDER_ERRORS = Counter(
     "notifier_provider_errors",
-    "Failed provider calls, by channel and error class (transient and permanent).",
-    ["channel", "error_class"],
+    "Failed provider calls, by channel, provider and error class (transient and permanent).",
+    ["channel", "provider", "error_class"],
+)
+PROVIDER_SENDS = Counter(
+    "notifier_provider_sends",
+    "Notifications a provider accepted, by channel and provider (the failover's split is seen here).",
+    ["channel", "provider"],
 )
 WORKER_TASKS = Counter(
     "notifier_worker_tasks",
@@ -93,9 +99,18 @@ def delivery_finished(*, channel: str, status: str, latency_seconds: float | Non
         DELIVERY_LATENCY.labels(channel=channel).observe(max(latency_seconds, 0.0))
 
 
-def provider_error(*, channel: str, error_class: str) -> None:
+def notifications_cancelled(*, channel: str, amount: int) -> None:
+    if amount:
+        NOTIFICATIONS_FINISHED.labels(channel=channel, status="cancelled").inc(amount)
+
+
+def provider_error(*, channel: str, provider: str, error_class: str) -> None:
     """A provider call failed; `error_class` is the exception's class name (a small, fixed set)."""
-    PROVIDER_ERRORS.labels(channel=channel, error_class=error_class).inc()
+    PROVIDER_ERRORS.labels(channel=channel, provider=provider, error_class=error_class).inc()
+
+
+def provider_sent(*, channel: str, provider: str) -> None:
+    PROVIDER_SENDS.labels(channel=channel, provider=provider).inc()
 
 
 def http_request_observed(*, endpoint: str, url_name: str, method: str, status: int, seconds: float) -> None:

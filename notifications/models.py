@@ -8,10 +8,20 @@ from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone
 
+from notifications.channels import Lane
 from templates_app.models import NotificationType
 
 # A broadcast's notifications carry request_ids `broadcast:<broadcast id>:<user id>`; callers' may not.
 BROADCAST_REQUEST_ID_PREFIX = "broadcast:"
+
+
+LANE_CHOICES = [(lane.value, lane.value) for lane in Lane]
+
+
+def _lane_field() -> models.CharField:
+    return models.CharField(
+        max_length=8, choices=LANE_CHOICES, default=Lane.NORMAL.value, db_default=Lane.NORMAL.value
+    )
 
 
 class NotificationStatus(models.TextChoices):
@@ -22,11 +32,20 @@ class NotificationStatus(models.TextChoices):
     DELIVERED = "delivered"  # the provider confirmed delivery (webhook or status callback)
     FAILED = "failed"  # permanent failure or retries exhausted; the message sits in the DLQ
     SKIPPED = "skipped"  # nothing to send: the channel is disabled or there is no device
+    SCHEDULED = "scheduled"  # accepted with a send_at still ahead; its outbox entry is due then
+    CANCELLED = "cancelled"  # cancelled before any provider had it
+    EXPIRED = "expired"  # its expiry came before a provider had it; never sent late
 
 
 # States after which a worker must not send again.
 FINAL_STATUSES = frozenset(
-    {NotificationStatus.SENT, NotificationStatus.DELIVERED, NotificationStatus.SKIPPED}
+    {
+        NotificationStatus.SENT,
+        NotificationStatus.DELIVERED,
+        NotificationStatus.SKIPPED,
+        NotificationStatus.CANCELLED,
+        NotificationStatus.EXPIRED,
+    }
 )
 
 
@@ -46,6 +65,8 @@ class Notification(models.Model):
     variables = models.JSONField(default=dict)
     metadata = models.JSONField(default=dict)
     priority = models.PositiveSmallIntegerField(default=5)
+    # Which of its channel's queues it travels through (notifications/channels.py).
+    lane = _lane_field()
     status = models.CharField(
         max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
     )
@@ -66,6 +87,14 @@ class Notification(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
+    # A scheduled send: not handed to the broker before this time.
+    send_at = models.DateTimeField(null=True, blank=True)
+    # Not handed to a provider after this time (null: DELIVERY_DEADLINE_SECONDS after it was due).
+    expires_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    # Who cancelled it, as `caller` names a sender ("key:<prefix>" or "user:<id>"). Columns added after
+    # the first release have a database default, so code that does not write them yet still can insert.
+    cancelled_by = models.CharField(max_length=64, blank=True, default="", db_default="")
     # The broadcast (topic or list send) this notification is one recipient's part of.
     broadcast = models.ForeignKey(
         "Broadcast", on_delete=models.SET_NULL, null=True, blank=True, db_index=False,
@@ -112,10 +141,16 @@ class OutboxEntry(models.Model):
     available_at = models.DateTimeField(default=timezone.now, db_default=Now())
     publish_attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+    # The notification's lane: the relay takes the urgent entries first.
+    lane = _lane_field()
 
     class Meta:
         ordering = ["available_at"]
-        indexes = [models.Index(fields=["available_at"], name="outbox_available_at")]
+        indexes = [
+            models.Index(fields=["available_at"], name="outbox_available_at"),
+            # Small: only the urgent entries, read before anything else each round.
+            models.Index(fields=["available_at"], name="outbox_urgent", condition=models.Q(lane="urgent")),
+        ]
 
     def __str__(self) -> str:
         return f"outbox {self.notification_id}"
@@ -136,6 +171,8 @@ class DeliveryAttempt(models.Model):
     outcome = models.CharField(max_length=32, choices=AttemptOutcome.choices)
     error_class = models.CharField(max_length=255, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
+    # The provider called (its name in the channel's provider list, e.g. "smtp", "sendgrid").
+    provider = models.CharField(max_length=64, blank=True, default="", db_default="")
     provider_message_id = models.CharField(max_length=255, blank=True, default="")
     template_version = models.PositiveIntegerField(null=True, blank=True)
     started_at = models.DateTimeField()
@@ -185,6 +222,7 @@ class TopicSubscription(models.Model):
 class BroadcastStatus(models.TextChoices):
     EXPANDING = "expanding"  # accepted; its recipients are being turned into notifications, in chunks
     COMPLETE = "complete"  # every recipient has their notification
+    CANCELLED = "cancelled"  # cancelled: no more notifications are made, those not yet sent are cancelled
 
 
 class Broadcast(models.Model):
@@ -211,7 +249,13 @@ class Broadcast(models.Model):
     variables = models.JSONField(default=dict)
     metadata = models.JSONField(default=dict)
     priority = models.PositiveSmallIntegerField(default=5)
+    lane = _lane_field()
     correlation_id = models.CharField(max_length=128, blank=True, default="")
+    # Every recipient's notification is scheduled for send_at and expires at expires_at.
+    send_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.CharField(max_length=64, blank=True, default="", db_default="")
     status = models.CharField(
         max_length=16, choices=BroadcastStatus.choices, default=BroadcastStatus.EXPANDING
     )

@@ -115,7 +115,7 @@ def broker_queue_depths(*, timeout: float) -> list[QueueDepth]:
     nothing). A queue that does not exist is left out. Raises one of BROKER_ERRORS when the broker
     cannot be reached within `timeout` seconds."""
     wanted = [
-        *((Channel(channel).queue, channel, False) for channel in CHANNELS),
+        *((queue, channel, False) for channel in CHANNELS for queue in channel.queues),
         *((Channel(channel).dlq, channel, True) for channel in CHANNELS),
     ]
     depths: list[QueueDepth] = []
@@ -213,6 +213,8 @@ def notification_timeline(*, notification: Notification) -> list[TimelineEvent]:
     outcome, error and worker, and the end state. A replay moves `queued_at` and clears `failed_at`;
     the attempts keep the whole history."""
     events = [TimelineEvent(at=notification.created_at, event="created", detail=f"by {notification.caller}")]
+    if notification.send_at:
+        events.append(TimelineEvent(at=notification.send_at, event="due (send_at)"))
     if notification.queued_at:
         events.append(TimelineEvent(at=notification.queued_at, event="queued"))
     for attempt in notification.delivery_attempts.order_by("number"):
@@ -220,7 +222,7 @@ def notification_timeline(*, notification: Notification) -> list[TimelineEvent]:
         events.append(
             TimelineEvent(
                 at=attempt.started_at,
-                event=f"attempt {attempt.number}",
+                event=f"attempt {attempt.number}" + (f" via {attempt.provider}" if attempt.provider else ""),
                 outcome=attempt.outcome,
                 detail=error or attempt.provider_message_id,
                 worker=attempt.worker,
@@ -230,6 +232,7 @@ def notification_timeline(*, notification: Notification) -> list[TimelineEvent]:
         ("sent", notification.sent_at, notification.provider_message_id),
         ("delivered", notification.delivered_at, ""),
         ("failed", notification.failed_at, notification.error),
+        ("cancelled", notification.cancelled_at, notification.cancelled_by),
     ):
         if at:
             events.append(TimelineEvent(at=at, event=event, detail=detail))

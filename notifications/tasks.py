@@ -18,7 +18,7 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection
 
-from notifications.channels import Channel
+from notifications.channels import Channel, lane_of_routing_key
 from notifications.delivery import BatchReport, delivery_batch_send
 from notifications.services.publisher import BatchPublisher, OutgoingTask
 from notifier.logging import correlation_id_set
@@ -65,11 +65,13 @@ def _deliver(task: Task, notification_ids: list[str] | str, channel: str) -> str
     correlation_id_set(getattr(task.request, "x_correlation_id", None) or None)
     # Set by RabbitMQ on quorum queues: how often this message was handed out and not acked.
     delivery_count = int(vars(task.request).get("x-delivery-count") or 0)
+    # What this worker publishes for the batch goes back to the lane it came from.
+    lane = lane_of_routing_key((task.request.delivery_info or {}).get("routing_key") or "")
     if delivery_count and len(ids) > 1:
         middle = len(ids) // 2
         _publish(
             [
-                OutgoingTask(channel=channel, notification_ids=tuple(half))
+                OutgoingTask(channel=channel, lane=lane, notification_ids=tuple(half))
                 for half in (ids[:middle], ids[middle:])
             ]
         )
@@ -91,7 +93,7 @@ def _deliver(task: Task, notification_ids: list[str] | str, channel: str) -> str
         connection.close()
         logger.warning("batch handed back", extra={"error": str(exc), "notifications": len(ids)})
         time.sleep(DATABASE_RETRY_PAUSE_SECONDS)
-        _publish([OutgoingTask(channel=channel, notification_ids=tuple(ids))])
+        _publish([OutgoingTask(channel=channel, lane=lane, notification_ids=tuple(ids))])
         return "handed back"
     # Published (and confirmed) before the message is acknowledged: a crash here publishes them again,
     # and the DLQ tools are safe with a repeated letter.

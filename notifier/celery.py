@@ -1,7 +1,12 @@
 """The Celery app and the broker topology, declared here and nowhere else.
 
-    notifications (topic) --email--> email.queue (quorum) --rejected/poison--> notifications.dlx --> email.dlq
-                          --push---> push.queue  (quorum) --rejected/poison--> notifications.dlx --> push.dlq
+    notifications (topic) --email.urgent--> email.urgent.queue (quorum) --+
+                          --email---------> email.queue        (quorum) --+--rejected/poison-->
+                          --email.bulk----> email.bulk.queue   (quorum) --+   notifications.dlx --> email.dlq
+                          --push.urgent, push, push.bulk--> push.urgent.queue, push.queue, push.bulk.queue
+                                                          --rejected/poison--> notifications.dlx --> push.dlq
+
+One queue per channel and lane (notifications/channels.py), each with the same dead-lettering.
 
 Retries and deferrals wait in the outbox (PostgreSQL), not in the broker; no task uses a countdown.
 Celery's delayed-delivery bootstep still sets up kombu's celery_delayed_* topology for quorum queues,
@@ -14,7 +19,7 @@ from typing import Any
 from celery import Celery, signals
 from kombu import Connection, Exchange, Queue
 
-from notifications.channels import CHANNELS, Channel
+from notifications.channels import CHANNELS, LANES, Channel
 from notifier.worker_metrics import worker_metrics_connect
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "notifier.settings")
@@ -28,9 +33,9 @@ def build_topology(*, delivery_limit: int) -> tuple[Exchange, Exchange, list[Que
     dlx = Exchange(DLX_NAME, type="topic", durable=True)
     queues = [
         Queue(
-            channel.queue,
+            channel.lane_queue(lane),
             exchange=exchange,
-            routing_key=channel.value,
+            routing_key=channel.routing_key(lane),
             durable=True,
             queue_arguments={
                 "x-queue-type": "quorum",
@@ -43,6 +48,7 @@ def build_topology(*, delivery_limit: int) -> tuple[Exchange, Exchange, list[Que
             },
         )
         for channel in CHANNELS
+        for lane in LANES
     ]
     dead_letter_queues = [
         Queue(

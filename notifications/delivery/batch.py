@@ -6,9 +6,9 @@ over the provider's kept-open connection, and its outcomes recorded in sets. Eac
 recorded before the next message goes out on the same connection, so a worker killed mid-batch can
 send again at most the message in flight. Anything that cannot be sent now (a transient failure, an open
 breaker, a notification another worker holds) goes back into the outbox, due after its backoff; the
-relay publishes it then. A notification that fails permanently, runs out of retries, expires, or
-kills its worker BROKER_DELIVERY_LIMIT times ends `failed` with its reason, and the caller publishes a
-dead letter for it.
+relay publishes it then. A notification that fails permanently, runs out of retries, or kills its worker
+BROKER_DELIVERY_LIMIT times ends `failed` with its reason, and the caller publishes a dead letter for it;
+one whose expiry passed before a provider had it ends `expired` (never sent late, and not replayable).
 """
 
 import functools
@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 import pybreaker
@@ -27,19 +27,27 @@ from django.utils import timezone
 
 from notifications.channels import Channel
 from notifications.delivery.claim import batch_claim, batch_release, mark_sending
-from notifications.delivery.policy import BUSY_RETRY_SECONDS, breaker_countdown, due_in, retry_countdown
-from notifications.metrics import delivery_finished, provider_error
+from notifications.delivery.policy import (
+    BUSY_RETRY_SECONDS,
+    breaker_countdown,
+    due_in,
+    expired_reason,
+    expires_at_of,
+    retry_countdown,
+)
+from notifications.metrics import delivery_finished, provider_error, provider_sent
 from notifications.models import AttemptOutcome, DeliveryAttempt, Notification, NotificationStatus
 from notifications.providers.base import (
     DeliveryError,
     OutgoingEmail,
     OutgoingPush,
     PermanentDeliveryError,
+    RecipientDeferredError,
     SendResult,
     TransientDeliveryError,
 )
 from notifications.providers.breakers import breaker_get, breaker_open_remaining
-from notifications.providers.registry import ProviderSlot, provider_for
+from notifications.providers.registry import ProviderSlot, providers_for
 from notifications.services.outbox import outbox_defer
 from notifications.services.preferences import NO_PUSH_DEVICE, channel_disabled_reason
 from notifications.statuses import END_STATUSES
@@ -84,6 +92,7 @@ class _Attempt:
     error: Exception | None = None
     provider_message_id: str = ""
     template_version: int | None = None
+    provider: str = ""
 
 
 @dataclass
@@ -137,11 +146,9 @@ def _async_commit() -> None:
 
 
 def _refusal(notification: Notification, profile: UserProfile | None, *, poison: bool) -> _Outcome | None:
-    deadline = notification.created_at + timedelta(seconds=settings.DELIVERY_DEADLINE_SECONDS)
-    if timezone.now() > deadline:
-        return _Outcome(
-            notification, NotificationStatus.FAILED, "expired: not delivered within the delivery deadline"
-        )
+    expiry = expires_at_of(notification)
+    if timezone.now() > expiry:
+        return _Outcome(notification, NotificationStatus.EXPIRED, expired_reason(notification, expiry))
     if poison:
         return _Outcome(
             notification,
@@ -273,16 +280,24 @@ def _transient(plan: _Plan, exc: Exception, attempt: _Attempt) -> _Outcome:
 
 
 def _deferred_by_breaker(
-    plan: _Plan, slot: ProviderSlot, *, tripped: bool, attempt: _Attempt | None = None
+    plan: _Plan, slots: list[ProviderSlot], *, tripped: bool, attempt: _Attempt | None = None
 ) -> _Outcome:
-    """The provider is down, which is not this notification's fault: deferred without spending its
-    retry budget, until the breaker lets a trial call through."""
+    """The providers are down, which is not this notification's fault: deferred without spending its
+    retry budget, until the first breaker among `slots` lets a trial call through."""
     verb = "opened" if tripped else "is open"
-    open_for = breaker_open_remaining(slot.breaker_name) or float(settings.BREAKER_RESET_SECONDS)
+    open_for = min(
+        breaker_open_remaining(slot.breaker_name) or float(settings.BREAKER_RESET_SECONDS) for slot in slots
+    )
+    channel = slots[0].channel
+    if len(slots) == 1:
+        reason = f"deferred: the {channel} provider {slots[0].name}'s circuit breaker {verb}"
+    else:
+        names = ", ".join(slot.name for slot in slots)
+        reason = f"deferred: every {channel} provider's circuit breaker is open ({names})"
     return _Outcome(
         plan.notification,
         NotificationStatus.QUEUED,
-        f"deferred: the {slot.channel} provider {slot.name}'s circuit breaker {verb}",
+        reason,
         due=due_in(breaker_countdown(open_for=open_for)),
         attempt=attempt,
     )
@@ -297,27 +312,100 @@ def _failed_permanently(plan: _Plan, exc: PermanentDeliveryError, attempt: _Atte
 
 def _call_failed(plan: _Plan, slot: ProviderSlot, exc: Exception, started: datetime) -> _Outcome:
     """The outcome of a provider call that raised: permanent, the breaker, or transient."""
-    provider_error(channel=plan.notification.notification_type, error_class=type(exc).__name__)
+    provider_error(
+        channel=plan.notification.notification_type, provider=slot.name, error_class=type(exc).__name__
+    )
     permanent = isinstance(exc, PermanentDeliveryError)
     attempt = _Attempt(
         AttemptOutcome.PERMANENT_ERROR if permanent else AttemptOutcome.TRANSIENT_ERROR,
         started,
         error=exc,
         template_version=plan.rendered.version,
+        provider=slot.name,
     )
     if isinstance(exc, PermanentDeliveryError):
         return _failed_permanently(plan, exc, attempt)
     if isinstance(exc, pybreaker.CircuitBreakerError):
         # The call tripped the breaker (or met it open): it waits for the provider, budget untouched.
-        return _deferred_by_breaker(plan, slot, tripped=True, attempt=attempt)
+        return _deferred_by_breaker(plan, [slot], tripped=True, attempt=attempt)
     return _transient(plan, exc, attempt)
+
+
+# --- failover -----------------------------------------------------------------------------------------
+
+
+def _fails_over(exc: BaseException) -> bool:
+    """Whether a failed call may be made again on the channel's next provider at once: the provider is in
+    trouble (not the recipient), and it surely does not have the message. A breaker met open did not call
+    the provider at all; one that opened on this call did, and its cause decides."""
+    if isinstance(exc, pybreaker.CircuitBreakerError):
+        if exc.__context__ is None:
+            return True
+        exc = exc.__context__
+    return (
+        isinstance(exc, TransientDeliveryError)
+        and not isinstance(exc, RecipientDeferredError)
+        and not exc.ambiguous
+    )
+
+
+def _record_failover(
+    plans: list[_Plan], slot: ProviderSlot, exc: BaseException, *, started: datetime, worker: str
+) -> None:
+    """The failed call on `slot` as an attempt of each notification, before the next provider is called
+    (one statement): its attempt count grows by one, its retry budget does not."""
+    provider_error(channel=slot.channel, provider=slot.name, error_class=type(exc).__name__)
+    cause = exc.__context__ if isinstance(exc, pybreaker.CircuitBreakerError) else exc
+    if cause is None:
+        return  # the breaker was open: the provider was not called
+    ids = [plan.notification.id for plan in plans]
+    _durably(
+        functools.partial(
+            _insert_failover_attempts, ids, slot=slot, exc=cause, started=started, worker=worker
+        )
+    )
+    for plan in plans:
+        plan.notification.attempts += 1
+    logger.warning(
+        "provider failed; trying the next one",
+        extra={"provider": slot.name, "notifications": len(ids), "error": str(cause)[:200]},
+    )
+
+
+def _insert_failover_attempts(
+    ids: list[Any], *, slot: ProviderSlot, exc: BaseException, started: datetime, worker: str
+) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH attempt AS (
+                INSERT INTO {DeliveryAttempt._meta.db_table}
+                    (notification_id, number, worker, outcome, error_class, error_message, provider,
+                     provider_message_id, template_version, started_at, finished_at)
+                SELECT id, attempts, %s, %s, %s, %s, %s, '', NULL, %s, now()
+                  FROM {Notification._meta.db_table} WHERE id = ANY(%s::uuid[])
+            )
+            UPDATE {Notification._meta.db_table} SET attempts = attempts + 1, updated_at = now()
+             WHERE id = ANY(%s::uuid[])
+            """,  # noqa: S608 - table names come from the models, values are parameters
+            [
+                worker[:255], AttemptOutcome.TRANSIENT_ERROR, type(exc).__name__,
+                f"failed over to the next provider: {exc}"[:4000], slot.name, started, ids, ids,
+            ],
+        )  # fmt: skip
 
 
 _TRANSIENT = (TimeoutError, TransientDeliveryError, SoftTimeLimitExceeded)
 
 
 def _record_sent(
-    notification: Notification, *, worker: str, started_at: datetime, provider_id: str, version: int
+    notification: Notification,
+    *,
+    worker: str,
+    started_at: datetime,
+    provider: str,
+    provider_id: str,
+    version: int,
 ) -> None:
     """The attempt and the sent status in one statement (one round trip, one transaction)."""
     with connection.cursor() as cursor:
@@ -326,8 +414,8 @@ def _record_sent(
             WITH attempt AS (
                 INSERT INTO {DeliveryAttempt._meta.db_table}
                     (notification_id, number, worker, outcome, error_class, error_message,
-                     provider_message_id, template_version, started_at, finished_at)
-                SELECT id, attempts, %s, %s, '', '', %s, %s, %s, now()
+                     provider, provider_message_id, template_version, started_at, finished_at)
+                SELECT id, attempts, %s, %s, '', '', %s, %s, %s, %s, now()
                   FROM {Notification._meta.db_table} WHERE id = %s
             )
             UPDATE {Notification._meta.db_table}
@@ -336,7 +424,8 @@ def _record_sent(
              WHERE id = %s
             """,  # noqa: S608 - table names come from the models, values are parameters
             [
-                worker[:255], AttemptOutcome.SENT, provider_id[:255], version, started_at, notification.id,
+                worker[:255], AttemptOutcome.SENT, provider[:64], provider_id[:255], version, started_at,
+                notification.id,
                 NotificationStatus.SENT, provider_id[:255], version, notification.id,
             ],
         )  # fmt: skip
@@ -352,8 +441,40 @@ def _next_result(results: Iterator[SendResult]) -> str:
 
 
 def _send_emails(
-    plans: list[_Plan], slot: ProviderSlot, *, worker: str, outcomes: list[_Outcome], report: BatchReport
+    plans: list[_Plan],
+    slots: list[ProviderSlot],
+    *,
+    worker: str,
+    outcomes: list[_Outcome],
+    report: BatchReport,
 ) -> None:
+    """Sends on the first provider; what it fails to take (from the message it failed on) goes to the
+    next one at once, and so on down the list."""
+    remaining = plans
+    for position, slot in enumerate(slots):
+        remaining = _send_emails_on(
+            remaining,
+            slot,
+            fallback=position < len(slots) - 1,
+            worker=worker,
+            outcomes=outcomes,
+            report=report,
+        )
+        if not remaining:
+            return
+
+
+def _send_emails_on(
+    plans: list[_Plan],
+    slot: ProviderSlot,
+    *,
+    fallback: bool,
+    worker: str,
+    outcomes: list[_Outcome],
+    report: BatchReport,
+) -> list[_Plan]:
+    """Sends the plans on one provider; answers those to hand to the next provider (`fallback`: there is
+    one), from the message the provider failed on."""
     breaker = breaker_get(slot.breaker_name)
     results = iter(slot.provider.send([plan.email for plan in plans if plan.email is not None]))
     for index, plan in enumerate(plans):
@@ -363,6 +484,9 @@ def _send_emails(
         try:
             provider_id = breaker.call(_next_result, results)
         except (PermanentDeliveryError, pybreaker.CircuitBreakerError, *_TRANSIENT) as exc:
+            if fallback and _fails_over(exc):
+                _record_failover([plan], slot, exc, started=started, worker=worker)
+                return plans[index:]
             outcomes.append(_call_failed(plan, slot, exc, started))
             if isinstance(exc, PermanentDeliveryError | TimeoutError | TransientDeliveryError):
                 continue
@@ -370,7 +494,7 @@ def _send_emails(
             # having reached the provider (the breaker's reset decides when; out of time: at once).
             for rest in plans[index + 1 :]:
                 if isinstance(exc, pybreaker.CircuitBreakerError):
-                    deferred = _deferred_by_breaker(rest, slot, tripped=False)
+                    deferred = _deferred_by_breaker(rest, [slot], tripped=False)
                 else:
                     deferred = _Outcome(
                         rest.notification, NotificationStatus.QUEUED, "deferred: the batch ran out of time",
@@ -378,7 +502,7 @@ def _send_emails(
                     )  # fmt: skip
                 deferred.attempts_delta = -1
                 outcomes.append(deferred)
-            return
+            return []
         version = plan.rendered.version
         _durably(
             functools.partial(
@@ -386,18 +510,25 @@ def _send_emails(
                 notification,
                 worker=worker,
                 started_at=started,
+                provider=slot.name,
                 provider_id=provider_id,
                 version=version,
             )
         )
         report.sent += 1
+        provider_sent(channel=Channel.EMAIL, provider=slot.name)
         delivery_finished(
             channel=Channel.EMAIL, status=NotificationStatus.SENT, latency_seconds=_latency(notification)
         )
         logger.info(
             "notification sent",
-            extra={"notification_id": str(notification.id), "channel": Channel.EMAIL.value},
+            extra={
+                "notification_id": str(notification.id),
+                "channel": Channel.EMAIL.value,
+                "provider": slot.name,
+            },
         )
+    return []
 
 
 def _send_push_all(slot: ProviderSlot, messages: list[OutgoingPush]) -> list[SendResult]:
@@ -410,16 +541,36 @@ def _send_push_all(slot: ProviderSlot, messages: list[OutgoingPush]) -> list[Sen
     return results
 
 
-def _send_pushes(plans: list[_Plan], slot: ProviderSlot, *, outcomes: list[_Outcome]) -> list[str]:
-    """One provider call for every device of every notification (the provider chunks it); returns the
-    tokens the provider says are gone."""
+def _send_pushes(
+    plans: list[_Plan], slots: list[ProviderSlot], *, worker: str, outcomes: list[_Outcome]
+) -> list[str]:
+    """One provider call for every device of every notification (the provider chunks it), on the first
+    provider that takes it; returns the tokens the provider says are gone."""
     messages = [push for plan in plans for push in plan.pushes]
-    started = timezone.now()
-    try:
-        results = breaker_get(slot.breaker_name).call(_send_push_all, slot, messages)
-    except (PermanentDeliveryError, pybreaker.CircuitBreakerError, *_TRANSIENT) as exc:
-        outcomes.extend(_call_failed(plan, slot, exc, started) for plan in plans)
-        return []
+    for position, slot in enumerate(slots):
+        started = timezone.now()
+        try:
+            results = breaker_get(slot.breaker_name).call(_send_push_all, slot, messages)
+        except (PermanentDeliveryError, pybreaker.CircuitBreakerError, *_TRANSIENT) as exc:
+            if position < len(slots) - 1 and _fails_over(exc):
+                _record_failover(plans, slot, exc, started=started, worker=worker)
+                continue
+            outcomes.extend(_call_failed(plan, slot, exc, started) for plan in plans)
+            return []
+        return _push_outcomes(plans, messages, results, slot, started=started, outcomes=outcomes)
+    return []
+
+
+def _push_outcomes(
+    plans: list[_Plan],
+    messages: list[OutgoingPush],
+    results: list[SendResult],
+    slot: ProviderSlot,
+    *,
+    started: datetime,
+    outcomes: list[_Outcome],
+) -> list[str]:
+    """Each notification's outcome from its devices' results; returns the tokens that are gone."""
     by_device = {
         (r_push.notification_id, r_push.device_id): result
         for r_push, result in zip(messages, results, strict=True)
@@ -429,7 +580,9 @@ def _send_pushes(plans: list[_Plan], slot: ProviderSlot, *, outcomes: list[_Outc
         mine = [(push, by_device[(push.notification_id, push.device_id)]) for push in plan.pushes]
         for push, result in mine:
             if result.error is not None:
-                provider_error(channel=Channel.PUSH, error_class=type(result.error).__name__)
+                provider_error(
+                    channel=Channel.PUSH, provider=slot.name, error_class=type(result.error).__name__
+                )
             if result.token_invalid:
                 gone.append(push.token)
         delivered = [result for _, result in mine if result.error is None]
@@ -457,6 +610,7 @@ def _send_pushes(plans: list[_Plan], slot: ProviderSlot, *, outcomes: list[_Outc
                 template_version=version,
             )
             outcome = _Outcome(plan.notification, NotificationStatus.SENT, attempt=attempt)
+            provider_sent(channel=Channel.PUSH, provider=slot.name)
         else:
             attempt = _Attempt(
                 AttemptOutcome.PERMANENT_ERROR, started, error=first_error, template_version=version
@@ -467,6 +621,7 @@ def _send_pushes(plans: list[_Plan], slot: ProviderSlot, *, outcomes: list[_Outc
                 f"permanent: no device accepted the push; {first_error}",
                 attempt=attempt,
             )
+        attempt.provider = slot.name
         outcome.delivered_device_ids, outcome.provider_message_id, outcome.template_version = (
             delivered_ids,
             provider_id,
@@ -534,6 +689,7 @@ def _record(outcomes: list[_Outcome], *, busy: list[str], worker: str, gone_toke
                         outcome=o.attempt.outcome,
                         error_class=o.attempt.error.__class__.__name__ if o.attempt.error else "",
                         error_message=str(o.attempt.error)[:4000] if o.attempt.error else "",
+                        provider=o.attempt.provider[:64],
                         provider_message_id=o.attempt.provider_message_id[:255],
                         template_version=o.attempt.template_version,
                         started_at=o.attempt.started_at,
@@ -553,7 +709,8 @@ def json_list(values: list[int]) -> str:
 
 
 def _latency(notification: Notification) -> float:
-    return (timezone.now() - notification.created_at).total_seconds()
+    """From when it was due: a scheduled notification's wait for its send_at is not latency."""
+    return (timezone.now() - (notification.send_at or notification.created_at)).total_seconds()
 
 
 # --- the batch ----------------------------------------------------------------------------------------
@@ -569,22 +726,24 @@ def delivery_batch_send(
     after recording failed RECORD_ATTEMPTS times: the caller hands the batch back (the claim makes that safe).
     """
     _async_commit()
-    slot = provider_for(channel)
+    slots = providers_for(channel)
     claim = batch_claim(notification_ids=notification_ids, channel=channel)
     report = BatchReport(already_done=len(claim.done), deferred=len(claim.busy))
     outcomes: list[_Outcome] = []
     gone: list[str] = []
     try:
         plans = _prepare(claim.claimed, channel, poison=poison, outcomes=outcomes)
-        open_for = breaker_open_remaining(slot.breaker_name) if plans else 0.0
-        if open_for > 0:
-            outcomes.extend(_deferred_by_breaker(plan, slot, tripped=False) for plan in plans)
+        # The providers that may be called now, in order: those whose breaker is closed or lets a trial
+        # call through.
+        usable = [slot for slot in slots if breaker_open_remaining(slot.breaker_name) <= 0] if plans else []
+        if plans and not usable:
+            outcomes.extend(_deferred_by_breaker(plan, slots, tripped=False) for plan in plans)
             plans = []
         mark_sending(notification_ids=[str(plan.notification.id) for plan in plans], worker=worker)
-        if plans and slot.channel == Channel.EMAIL:
-            _send_emails(plans, slot, worker=worker, outcomes=outcomes, report=report)
+        if plans and channel == Channel.EMAIL:
+            _send_emails(plans, usable, worker=worker, outcomes=outcomes, report=report)
         elif plans:
-            gone = _send_pushes(plans, slot, outcomes=outcomes)
+            gone = _send_pushes(plans, usable, worker=worker, outcomes=outcomes)
         _durably(lambda: _record(outcomes, busy=claim.busy, worker=worker, gone_tokens=gone))
     finally:
         batch_release()

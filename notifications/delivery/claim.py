@@ -32,6 +32,9 @@ class Claim:
     done: list[str]
 
 
+_CLAIMABLE = [str(status) for status in CLAIMABLE_STATUSES]
+
+
 def _lock_and_load(notification_ids: list[str], channel: str) -> tuple[list[Notification], list[str]]:
     """One round trip: the claimable rows of `channel` among the ids, each with its advisory lock tried."""
     table = Notification._meta.db_table
@@ -41,14 +44,31 @@ def _lock_and_load(notification_ids: list[str], channel: str) -> tuple[list[Noti
             SELECT *, pg_try_advisory_lock(hashtextextended(id::text, 0)) AS locked
               FROM {table}
              WHERE id = ANY(%s::uuid[]) AND notification_type = %s AND status = ANY(%s)
+               AND (send_at IS NULL OR send_at <= now())
              ORDER BY id
             """,  # noqa: S608 - the table name comes from the model, values are parameters
-            [notification_ids, channel, [str(s) for s in CLAIMABLE_STATUSES]],
+            [notification_ids, channel, _CLAIMABLE],
         )
     )
     held = [row for row in rows if row.locked]  # type: ignore[attr-defined]
     busy = [str(row.id) for row in rows if not row.locked]  # type: ignore[attr-defined]
-    return held, busy
+    return _still_claimable(held), busy
+
+
+def _still_claimable(held: list[Notification]) -> list[Notification]:
+    """The held rows whose status is still claimable now that their locks are taken. The statement that
+    took a lock read the row as it was when the statement began: a cancel that committed (and released
+    its own hold of the lock) in between is seen only by a statement that starts after the lock is ours."""
+    if not held:
+        return held
+    table = Notification._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE id = ANY(%s::uuid[]) AND status = ANY(%s)",  # noqa: S608
+            [[row.id for row in held], _CLAIMABLE],
+        )
+        still = {row[0] for row in cursor.fetchall()}
+    return [row for row in held if row.id in still]
 
 
 def batch_claim(*, notification_ids: list[str], channel: str) -> Claim:
@@ -61,6 +81,9 @@ def batch_claim(*, notification_ids: list[str], channel: str) -> Claim:
         more, busy = _lock_and_load(busy, channel)
         claimed.extend(more)
     seen = {str(row.id) for row in claimed} | set(busy)
+    # Read in id order, sent in the message's: the relay lists them by due time.
+    position = {nid: index for index, nid in enumerate(wanted)}
+    claimed.sort(key=lambda row: position[str(row.id)])
     return Claim(claimed=claimed, busy=busy, done=[nid for nid in wanted if nid not in seen])
 
 

@@ -7,6 +7,8 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.utils import timezone
 
+from notifications.models import Notification
+
 # A notification another worker holds right now is looked at again this much later.
 BUSY_RETRY_SECONDS = 5.0
 
@@ -31,3 +33,21 @@ def breaker_countdown(*, open_for: float) -> float:
 
 def due_in(seconds: float) -> datetime:
     return timezone.now() + timedelta(seconds=seconds)
+
+
+def expires_at_of(notification: Notification) -> datetime:
+    """When a notification stops being worth sending: its own expiry, else DELIVERY_DEADLINE_SECONDS after
+    it was due (its send_at, or its acceptance)."""
+    if notification.expires_at is not None:
+        return notification.expires_at
+    due = notification.send_at or notification.created_at
+    return due + timedelta(seconds=settings.DELIVERY_DEADLINE_SECONDS)
+
+
+def expired_reason(notification: Notification, expiry: datetime) -> str:
+    if notification.expires_at is not None:
+        return f"expired: not handed to a provider before its expiry ({expiry.isoformat()})"
+    return (
+        f"expired: not handed to a provider within DELIVERY_DEADLINE_SECONDS "
+        f"({settings.DELIVERY_DEADLINE_SECONDS}) of being due"
+    )

@@ -34,9 +34,14 @@ class DeliveryError(Exception):
 
 
 class TransientDeliveryError(DeliveryError):
-    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+    """`ambiguous`: the message was on its way when the failure came (a timeout or a dropped connection
+    after it was handed over), so the provider may have it: it is not tried on another provider at once
+    (that could send it twice); it is retried later and counts against the provider's breaker."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, ambiguous: bool = False) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
+        self.ambiguous = ambiguous
 
 
 class RecipientDeferredError(TransientDeliveryError):

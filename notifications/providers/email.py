@@ -39,8 +39,11 @@ def email_build(message: OutgoingEmail) -> EmailMultiAlternatives:
     return email
 
 
-def email_error_classify(exc: Exception) -> TransientDeliveryError | PermanentDeliveryError:
-    """Maps a provider exception to a transient or a permanent delivery error."""
+def email_error_classify(
+    exc: Exception, *, in_flight: bool = False
+) -> TransientDeliveryError | PermanentDeliveryError:
+    """Maps a provider exception to a transient or a permanent delivery error. `in_flight`: it came while
+    the message was being handed over, so a failure without an answer from the provider is ambiguous."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in exc.recipients.values()]
         detail = "; ".join(f"{code} {msg.decode(errors='replace')}" for code, msg in exc.recipients.values())
@@ -61,8 +64,10 @@ def email_error_classify(exc: Exception) -> TransientDeliveryError | PermanentDe
         status = getattr(exc, "status_code", None)
         if status is not None and 400 <= status < 500 and status not in (408, 429):
             return PermanentDeliveryError(f"provider refused the message ({status}): {exc}")
-        return TransientDeliveryError(f"provider error ({status}): {exc}")
-    return TransientDeliveryError(f"{exc.__class__.__name__}: {exc}")
+        return TransientDeliveryError(
+            f"provider error ({status}): {exc}", ambiguous=in_flight and status is None
+        )
+    return TransientDeliveryError(f"{exc.__class__.__name__}: {exc}", ambiguous=in_flight)
 
 
 # Failures of the transport itself: the message may be retried.

@@ -1,16 +1,24 @@
-"""The providers of each channel, from settings: EMAIL_PROVIDERS and PUSH_PROVIDERS list import strings of
-provider classes, in order. Each is made once per process (after the worker pool's fork: nothing here runs
-at import) and has a circuit breaker of its own, named `<channel>.<provider name>`.
+"""The providers of each channel, from settings: EMAIL_PROVIDERS and PUSH_PROVIDERS list them in order of
+preference. An entry is the import string of a provider class, or an object naming the class, the
+provider's own name and its options:
+
+    {"class": "notifications.providers.smtp.SmtpProvider", "name": "backup-smtp",
+     "options": {"host": "smtp.backup.example", "port": 587, "username": "...", "password": "..."}}
+
+so one channel can have two accounts of the same kind. Each provider is made once per process (after the
+worker pool's fork: nothing here runs at import) and has a circuit breaker of its own, named
+`<channel>.<provider name>`; the names of a channel's providers must differ.
 
 Changing a provider setting (override_settings in tests) closes the providers and makes them anew.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
@@ -52,29 +60,70 @@ class ProviderSlot:
 _made: dict[Channel, list[ProviderSlot]] = {}
 
 
+@dataclass(frozen=True)
+class ProviderSpec:
+    """One entry of a channel's provider list: the class's import string, the provider's name ("" for the
+    class's own), and the options its constructor takes."""
+
+    path: str
+    name: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
 def _import_path(path: str) -> str:
     if path == AUTO:
         return FCM if Path(settings.FIREBASE_CREDENTIALS).is_file() else PUSH_FILE
     return path
 
 
+def provider_specs(channel: Channel | str) -> list[ProviderSpec]:
+    """The channel's provider list as its setting gives it, checked (ImproperlyConfigured otherwise)."""
+    channel = Channel(channel)
+    setting = channel.providers_setting
+    specs = []
+    for entry in getattr(settings, setting):
+        if isinstance(entry, str):
+            specs.append(ProviderSpec(_import_path(entry)))
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("class"), str):
+            raise ImproperlyConfigured(f"{setting}: each entry is an import string or has a 'class'")
+        unknown = set(entry) - {"class", "name", "options"}
+        if unknown or not isinstance(entry.get("options", {}), dict):
+            raise ImproperlyConfigured(f"{setting}: an entry takes class, name and options (an object)")
+        specs.append(
+            ProviderSpec(_import_path(entry["class"]), str(entry.get("name") or ""), entry.get("options", {}))
+        )
+    if not specs:
+        raise ImproperlyConfigured(f"{setting} names no provider")
+    return specs
+
+
+def _make(spec: ProviderSpec) -> Any:
+    provider = import_string(spec.path)(**spec.options)
+    if spec.name:
+        provider.name = spec.name
+    return provider
+
+
 def providers_for(channel: Channel | str) -> list[ProviderSlot]:
     """The channel's providers, in the order of its setting."""
     channel = Channel(channel)
     if channel not in _made:
-        paths = [_import_path(path) for path in getattr(settings, channel.providers_setting)]
-        if not paths:
-            raise ValueError(f"{channel.providers_setting} names no provider")
-        slots = [ProviderSlot(channel, import_string(path)()) for path in paths]
+        slots = [ProviderSlot(channel, _make(spec)) for spec in provider_specs(channel)]
+        names = [slot.name for slot in slots]
+        if len(set(names)) != len(names):
+            for slot in slots:
+                slot.provider.close()
+            raise ImproperlyConfigured(
+                f"{channel.providers_setting}: two providers are named alike ({names}); give each a name"
+            )
         _made[channel] = slots
-        logger.info(
-            "providers selected", extra={"channel": channel.value, "providers": [s.name for s in slots]}
-        )
+        logger.info("providers selected", extra={"channel": channel.value, "providers": names})
     return _made[channel]
 
 
 def provider_for(channel: Channel | str) -> ProviderSlot:
-    """The provider that delivers the channel now: the first of its list."""
+    """The channel's first provider: the one that delivers while its breaker is closed."""
     return providers_for(channel)[0]
 
 
@@ -93,11 +142,10 @@ def breaker_names_configured() -> list[str]:
     """The breaker of every configured provider, without making (or connecting) the providers."""
     names = []
     for channel in Channel:
-        for path in getattr(settings, channel.providers_setting):
-            cls = import_string(_import_path(path))
-            name = getattr(cls, "name", None)
+        for spec in provider_specs(channel):
+            name = spec.name or getattr(import_string(spec.path), "name", None)
             if not isinstance(name, str):  # a name known once made (DjangoMailProvider's backend)
-                name = cls().name
+                name = _make(spec).name
             names.append(f"{channel.value}.{name}")
     return names
 

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
+from typing import Any
 
 from django.conf import settings
 from django.core.mail.backends.smtp import EmailBackend
@@ -89,10 +90,34 @@ def _reset(smtp: smtplib.SMTP, code: int) -> None:
 
 
 class SmtpProvider:
+    """An SMTP account: SMTP_* settings by default, or options of its entry in EMAIL_PROVIDERS (host,
+    port, username, password, use_tls, use_ssl, timeout, connections), so a channel can list two."""
+
     name = "smtp"
 
-    def __init__(self) -> None:
-        self._backends: list[EmailBackend | None] = [None] * max(1, settings.SMTP_CONNECTIONS)
+    def __init__(
+        self,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        use_tls: bool | None = None,
+        use_ssl: bool | None = None,
+        timeout: float | None = None,
+        connections: int | None = None,
+    ) -> None:
+        self._account: dict[str, Any] = {
+            "host": settings.SMTP_HOST if host is None else host,
+            "port": settings.SMTP_PORT if port is None else port,
+            "username": (settings.SMTP_USER if username is None else username) or None,
+            "password": (settings.SMTP_PASS if password is None else password) or None,
+            "use_tls": settings.SMTP_USE_TLS if use_tls is None else use_tls,
+            "use_ssl": settings.SMTP_USE_SSL if use_ssl is None else use_ssl,
+            "timeout": settings.SMTP_TIMEOUT_SECONDS if timeout is None else timeout,
+        }
+        width = settings.SMTP_CONNECTIONS if connections is None else connections
+        self._backends: list[EmailBackend | None] = [None] * max(1, width)
         # A send left running by a batch that stopped early (its time ran out) finishes before its
         # connection carries another message.
         self._slot_locks = [threading.Lock() for _ in self._backends]
@@ -123,16 +148,7 @@ class SmtpProvider:
         backend = self._backends[slot]
         if backend is not None and backend.connection is not None:
             return backend.connection, False
-        backend = EmailBackend(
-            host=settings.SMTP_HOST,
-            port=settings.SMTP_PORT,
-            username=settings.SMTP_USER or None,
-            password=settings.SMTP_PASS or None,
-            use_tls=settings.SMTP_USE_TLS,
-            use_ssl=settings.SMTP_USE_SSL,
-            timeout=settings.SMTP_TIMEOUT_SECONDS,
-            fail_silently=False,
-        )
+        backend = EmailBackend(**self._account, fail_silently=False)
         backend.open()
         self._backends[slot] = backend
         assert backend.connection is not None
@@ -162,18 +178,23 @@ class SmtpProvider:
         for attempt in (1, 2):
             try:
                 smtp, fresh = self._connection(slot)
+            except EMAIL_TRANSPORT_ERRORS as exc:
+                # No connection: nothing was handed over, another provider may take it at once.
+                self._close(slot)
+                return SendResult(error=email_error_classify(exc))
+            try:
                 sendmail_pipelined(smtp, self._from_address, recipients, payload)
             except smtplib.SMTPServerDisconnected as exc:
                 self._close(slot)
                 # A kept connection the server closed while idle: nothing was sent, reconnect once.
                 if attempt == 1 and not fresh:
                     continue
-                return SendResult(error=email_error_classify(exc))
+                return SendResult(error=email_error_classify(exc, in_flight=True))
             except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
                 # The server answered and the connection stays usable (it was reset).
                 return SendResult(error=email_error_classify(exc))
             except EMAIL_TRANSPORT_ERRORS as exc:
                 self._close(slot)
-                return SendResult(error=email_error_classify(exc))
+                return SendResult(error=email_error_classify(exc, in_flight=True))
             break
         return SendResult(message_id=str(email.extra_headers["Message-ID"]))

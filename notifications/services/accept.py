@@ -6,15 +6,18 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
 from django.db import IntegrityError, connection
 
-from notifications.channels import Channel
+from notifications.channels import Channel, Lane
 from notifications.metrics import notification_accepted
 from notifications.models import Notification, NotificationStatus, OutboxEntry
+from notifications.services.lanes import lane_for
 from notifications.services.preferences import NO_PUSH_DEVICE, channel_disabled_reason
+from notifications.services.schedule import NOW, Schedule, schedule_hash_part, schedule_of
 from notifier.api.errors import ApplicationError
 from notifier.cache import CACHE_ERRORS
 from templates_app.languages import language_default
@@ -45,6 +48,9 @@ def send_hash(fields: dict[str, Any], **recipients: Any) -> str:
             "priority": fields["priority"],
             "language": fields.get("language") or "",
             "metadata": fields.get("metadata") or {},
+            # Only when given, so a send without them hashes as it did before they existed.
+            **schedule_hash_part(fields),
+            **({"lane": fields["lane"]} if fields.get("lane") else {}),
         },
         sort_keys=True,
         separators=(",", ":"),
@@ -147,39 +153,47 @@ def _remember(key: str, notification_id: uuid.UUID) -> None:
 
 @dataclass(frozen=True)
 class NewNotification:
-    """A notification to write: its id, a single send's validated fields, their hash, why it is skipped."""
+    """A notification to write: its id, a single send's validated fields, their hash, why it is skipped,
+    and when it goes out."""
 
     id: uuid.UUID
     fields: dict[str, Any]
     request_hash: str
     skip_reason: str = ""
+    schedule: Schedule = NOW
+    lane: Lane = Lane.NORMAL
 
 
 # One statement, one round trip: the notifications from one JSON parameter (an array of rows: one string
 # to send, where arrays per column cost a quoting pass per element), ON CONFLICT DO NOTHING leaving out a
 # request_id that a concurrent request took meanwhile, and the outbox entries of those written and not
-# skipped; it answers the ids written.
+# skipped, due at once or at their send_at; it answers the ids written and their statuses. A send_at
+# still ahead by the database's clock makes the notification `scheduled`.
 _INSERT = f"""
 WITH written AS (
     INSERT INTO {Notification._meta.db_table}
         (id, caller, request_id, request_hash, user_id, notification_type, template_code, language,
          variables, metadata, priority, correlation_id, status, error, attempts, transient_failures,
-         claimed_by, provider_message_id, delivered_device_ids, created_at, updated_at, broadcast_id)
+         claimed_by, provider_message_id, delivered_device_ids, created_at, updated_at, broadcast_id,
+         send_at, expires_at, lane)
     SELECT u.id, %(caller)s, u.request_id, u.request_hash, u.user_id, u.notification_type,
-           u.template_code, u.language, u.variables, u.metadata, u.priority,
-           %(correlation_id)s, u.status, u.error, 0, 0, '', '', '[]'::jsonb, now(), now(), %(broadcast_id)s
+           u.template_code, u.language, u.variables, u.metadata, u.priority, %(correlation_id)s,
+           CASE WHEN u.status = %(pending)s AND u.send_at > now() THEN %(scheduled)s ELSE u.status END,
+           u.error, 0, 0, '', '', '[]'::jsonb, now(), now(), %(broadcast_id)s, u.send_at, u.expires_at,
+           u.lane
       FROM jsonb_to_recordset(%(rows)s::jsonb)
            AS u(id uuid, request_id text, request_hash text, user_id uuid, notification_type text,
                 template_code text, language text, variables jsonb, metadata jsonb, priority int,
-                status text, error text)
+                status text, error text, send_at timestamptz, expires_at timestamptz, lane text)
     ON CONFLICT (caller, request_id) DO NOTHING
-    RETURNING id, status
+    RETURNING id, status, send_at, lane
 ), outbox AS (
     INSERT INTO {OutboxEntry._meta.db_table} (notification_id, created_at, available_at, publish_attempts,
-                                              last_error)
-    SELECT id, now(), now(), 0, '' FROM written WHERE status = %(pending)s
+                                              last_error, lane)
+    SELECT id, now(), GREATEST(send_at, now()), 0, '', lane
+      FROM written WHERE status IN (%(pending)s, %(scheduled)s)
 )
-SELECT id FROM written
+SELECT id, status FROM written
 """  # noqa: S608 - table names come from the models, values are parameters
 
 
@@ -189,11 +203,11 @@ def notifications_write(
     correlation_id: str,
     rows: list[NewNotification],
     broadcast_id: uuid.UUID | None = None,
-) -> set[uuid.UUID]:
+) -> dict[uuid.UUID, str]:
     """Writes notifications and the outbox entries of those not skipped, in one statement (so in one
-    transaction); answers the ids written. A request_id the caller used before is left out, not an error;
-    a user that no longer exists fails the statement (IntegrityError), writing nothing. `broadcast_id`:
-    the broadcast they are recipients' parts of."""
+    transaction); answers the ids written, with their statuses. A request_id the caller used before is
+    left out, not an error; a user that no longer exists fails the statement (IntegrityError), writing
+    nothing. `broadcast_id`: the broadcast they are recipients' parts of."""
     records = [
         {
             "id": str(row.id),
@@ -210,6 +224,9 @@ def notifications_write(
             if row.skip_reason
             else NotificationStatus.PENDING.value,
             "error": row.skip_reason,
+            "send_at": row.schedule.send_at.isoformat() if row.schedule.send_at else None,
+            "expires_at": row.schedule.expires_at.isoformat() if row.schedule.expires_at else None,
+            "lane": row.lane.value,
         }
         for row in rows
     ]
@@ -218,11 +235,12 @@ def notifications_write(
         "caller": caller,
         "correlation_id": correlation_id,
         "pending": NotificationStatus.PENDING.value,
+        "scheduled": NotificationStatus.SCHEDULED.value,
         "broadcast_id": str(broadcast_id) if broadcast_id else None,
     }
     with connection.cursor() as cursor:
         cursor.execute(_INSERT, parameters)
-        return {row[0] for row in cursor.fetchall()}
+        return {row[0]: row[1] for row in cursor.fetchall()}
 
 
 def notification_accept(
@@ -237,6 +255,10 @@ def notification_accept(
     language: str | None = None,
     metadata: dict[str, Any] | None = None,
     correlation_id: str = "",
+    send_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    ttl_seconds: int | None = None,
+    lane: str | None = None,
 ) -> AcceptResult:
     fields: dict[str, Any] = {
         "request_id": request_id,
@@ -247,6 +269,10 @@ def notification_accept(
         "priority": priority,
         "language": language,
         "metadata": metadata or {},
+        "send_at": send_at,
+        "expires_at": expires_at,
+        "ttl_seconds": ttl_seconds,
+        "lane": lane,
     }
     request_hash = request_hash_of(fields)
     key = idempotency_key(caller, request_id)
@@ -292,13 +318,15 @@ def notification_accept(
     missing = template_variables_missing(version=version, variables=variables)
     if missing:
         raise missing_variables_error(missing)
+    schedule = schedule_of(fields)
 
     skip_reason = skip_reason_for(
         channel=notification_type,
         preferences=profile.preferences,
         has_device=notification_type != Channel.PUSH or bool(devices_active_for_user(user_id=profile.id)),
     )
-    new = NewNotification(uuid.uuid4(), fields, request_hash, skip_reason)
+    chosen_lane = lane_for(priority=priority, lane=lane, default=Lane.NORMAL)
+    new = NewNotification(uuid.uuid4(), fields, request_hash, skip_reason, schedule, chosen_lane)
     try:
         written = notifications_write(caller=caller, correlation_id=correlation_id, rows=[new])
     except IntegrityError:
@@ -311,7 +339,7 @@ def notification_accept(
         _remember(key, existing.id)
         return _repeat_of(existing, request_hash)
 
-    status = NotificationStatus.SKIPPED if skip_reason else NotificationStatus.PENDING
+    status = NotificationStatus(written[new.id])
     notification = Notification(
         id=new.id,
         caller=caller,
@@ -327,6 +355,9 @@ def notification_accept(
         correlation_id=correlation_id,
         status=status,
         error=skip_reason,
+        send_at=schedule.send_at,
+        expires_at=schedule.expires_at,
+        lane=chosen_lane,
     )
     _remember(key, notification.id)
     notification_accepted(channel=notification_type, status=status)

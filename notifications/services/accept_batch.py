@@ -17,12 +17,13 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import IntegrityError
+from django.utils import timezone
 from django_redis import get_redis_connection
 from rest_framework import serializers
 
-from notifications.channels import Channel
+from notifications.channels import Channel, Lane
 from notifications.metrics import notification_accepted
-from notifications.models import Notification, NotificationStatus
+from notifications.models import Notification
 from notifications.serializers import notification_create_validate, notification_create_validator
 from notifications.services.accept import (
     IDEMPOTENCY_TTL_SECONDS,
@@ -37,6 +38,8 @@ from notifications.services.accept import (
     skip_reason_for,
     template_error,
 )
+from notifications.services.lanes import lane_for
+from notifications.services.schedule import NOW, Schedule, schedule_of
 from notifier.api.errors import ApplicationError
 from notifier.cache import CACHE_ERRORS
 from templates_app.models import TemplateVersion
@@ -84,6 +87,7 @@ class _Item:
     notification_id: uuid.UUID | None = None
     status: str = ""
     skip_reason: str = ""
+    schedule: Schedule = NOW
     repeats: list["_Item"] = field(default_factory=list)
 
 
@@ -142,12 +146,18 @@ def _check(items: list[_Item]) -> list[_Item]:
     devices = devices_active_for_users(user_ids=push_users) if push_users else {}
     versions: dict[tuple[str, str, str | None], TemplateVersion | ApplicationError] = {}
     generation = template_generation_get()
+    now = timezone.now()
     valid = []
     for item in items:
         fields = item.fields
         profile = profiles.get(fields["user_id"])
         if profile is None or not profile.is_active:
             item.result.refuse_with(no_such_user_error())
+            continue
+        try:
+            item.schedule = schedule_of(fields, now=now)
+        except ApplicationError as exc:
+            item.result.refuse_with(exc)
             continue
         if fields.get("language") is None and profile.language:
             # Written as the notification's language; the request's hash is already taken.
@@ -186,18 +196,30 @@ def _check(items: list[_Item]) -> list[_Item]:
     return valid
 
 
-def _insert(caller: str, correlation_id: str, items: list[_Item]) -> set[uuid.UUID]:
+def _insert(caller: str, correlation_id: str, items: list[_Item]) -> dict[uuid.UUID, str]:
     rows = []
     for item in items:
-        status = NotificationStatus.SKIPPED if item.skip_reason else NotificationStatus.PENDING
-        item.notification_id, item.status = uuid.uuid4(), str(status)
-        rows.append(NewNotification(item.notification_id, item.fields, item.request_hash, item.skip_reason))
-    return notifications_write(caller=caller, correlation_id=correlation_id, rows=rows)
+        item.notification_id = uuid.uuid4()
+        rows.append(
+            NewNotification(
+                item.notification_id,
+                item.fields,
+                item.request_hash,
+                item.skip_reason,
+                item.schedule,
+                # A batch is bulk unless an item says otherwise (a lane, or an urgent priority).
+                lane_for(priority=item.fields["priority"], lane=item.fields.get("lane"), default=Lane.BULK),
+            )
+        )
+    written = notifications_write(caller=caller, correlation_id=correlation_id, rows=rows)
+    for item in items:
+        item.status = written.get(item.notification_id, "")  # type: ignore[arg-type]
+    return written
 
 
 def _insert_checked(
     caller: str, correlation_id: str, items: list[_Item]
-) -> tuple[list[_Item], set[uuid.UUID]]:
+) -> tuple[list[_Item], dict[uuid.UUID, str]]:
     """`_insert`; a user deleted since the check fails the statement: such items are refused, the rest
     written."""
     try:
@@ -254,7 +276,7 @@ def notifications_accept_batch(
         else:
             earlier.repeats.append(item)
     fresh = _check(_answer_repeats_from_database(caller, unique))
-    written: set[uuid.UUID] = set()
+    written: dict[uuid.UUID, str] = {}
     if fresh:
         fresh, written = _insert_checked(caller, correlation_id, fresh)
     raced = []

@@ -18,6 +18,7 @@ import logging
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -25,7 +26,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from notifications.channels import Channel
+from notifications.channels import Channel, Lane
 from notifications.metrics import notification_accepted
 from notifications.models import (
     BROADCAST_REQUEST_ID_PREFIX,
@@ -44,6 +45,8 @@ from notifications.services.accept import (
     skip_reason_for,
     template_error,
 )
+from notifications.services.lanes import lane_for
+from notifications.services.schedule import Schedule, schedule_of
 from notifications.services.topics import users_active_unknown, users_unknown_error
 from notifier.api.errors import ApplicationError
 from templates_app.rendering import template_variables_missing
@@ -85,9 +88,14 @@ def broadcast_accept(
     language: str | None = None,
     metadata: dict[str, Any] | None = None,
     correlation_id: str = "",
+    send_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    ttl_seconds: int | None = None,
+    lane: str | None = None,
 ) -> BroadcastAcceptResult:
     """Accepts a send to a topic's subscribers (`topic`) or to a list of users (`user_ids`), exactly one
-    of them. The same idempotency rules as a single send, among the caller's broadcasts."""
+    of them. The same idempotency rules as a single send, among the caller's broadcasts. Every
+    recipient's notification is scheduled for `send_at` and expires as the send says."""
     fields: dict[str, Any] = {
         "notification_type": notification_type,
         "template_code": template_code,
@@ -95,6 +103,10 @@ def broadcast_accept(
         "priority": priority,
         "language": language,
         "metadata": metadata or {},
+        "send_at": send_at,
+        "expires_at": expires_at,
+        "ttl_seconds": ttl_seconds,
+        "lane": lane,
     }
     if user_ids is not None and len(user_ids) > settings.BROADCAST_USER_IDS_MAX:
         raise ApplicationError(
@@ -137,6 +149,7 @@ def broadcast_accept(
     missing = template_variables_missing(version=version, variables=variables)
     if missing:
         raise missing_variables_error(missing)
+    schedule = schedule_of(fields)
 
     complete = recipients == 0
     broadcast = Broadcast(
@@ -154,6 +167,9 @@ def broadcast_accept(
         metadata=fields["metadata"],
         priority=priority,
         correlation_id=correlation_id,
+        send_at=schedule.send_at,
+        expires_at=schedule.expires_at,
+        lane=lane_for(priority=priority, lane=lane, default=Lane.BULK),
         recipients=recipients,
         status=BroadcastStatus.COMPLETE if complete else BroadcastStatus.EXPANDING,
         completed_at=timezone.now() if complete else None,
@@ -262,6 +278,8 @@ class _Languages:
 
 def _rows(broadcast: Broadcast, recipients: list[_Recipient]) -> list[NewNotification]:
     languages = _Languages(broadcast)
+    # A send_at that passed while the broadcast expanded makes its notifications due at once.
+    schedule = Schedule(send_at=broadcast.send_at, expires_at=broadcast.expires_at)
     rows = []
     for recipient in recipients:
         fields = {
@@ -279,11 +297,15 @@ def _rows(broadcast: Broadcast, recipients: list[_Recipient]) -> list[NewNotific
             preferences=preferences_normalized(recipient.preferences),
             has_device=recipient.has_device,
         )
-        rows.append(NewNotification(uuid.uuid4(), fields, broadcast.request_hash, skip_reason))
+        rows.append(
+            NewNotification(
+                uuid.uuid4(), fields, broadcast.request_hash, skip_reason, schedule, Lane(broadcast.lane)
+            )
+        )
     return rows
 
 
-_ChunkWritten = tuple[_Chunk, list[NewNotification], set[uuid.UUID]]
+_ChunkWritten = tuple[_Chunk, list[NewNotification], dict[uuid.UUID, str]]
 
 
 def _chunk_write_once(broadcast: Broadcast, limit: int) -> _ChunkWritten:
@@ -292,7 +314,7 @@ def _chunk_write_once(broadcast: Broadcast, limit: int) -> _ChunkWritten:
     chunk = _chunk_next(broadcast, limit)
     rows = _rows(broadcast, chunk.recipients)
     if not rows:
-        return chunk, rows, set()
+        return chunk, rows, {}
     with transaction.atomic():
         written = notifications_write(
             caller=broadcast.caller,
@@ -325,7 +347,7 @@ def broadcast_expand_once(*, chunk: int | None = None) -> int:
         )
         if broadcast is None:
             return 0
-        expanded, rows, written = _chunk_write(broadcast, limit)
+        expanded, _, written = _chunk_write(broadcast, limit)
         broadcast.notifications_created += len(written)
         if expanded.user_ids:
             broadcast.cursor = expanded.user_ids[-1]
@@ -334,7 +356,7 @@ def broadcast_expand_once(*, chunk: int | None = None) -> int:
         broadcast.save(
             update_fields=["notifications_created", "cursor", "status", "completed_at", "updated_at"]
         )
-    accepted = Counter("skipped" if row.skip_reason else "pending" for row in rows if row.id in written)
+    accepted = Counter(written.values())
     for status, count in accepted.items():
         notification_accepted(channel=broadcast.notification_type, status=status, amount=count)
     logger.info(

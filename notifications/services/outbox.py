@@ -3,7 +3,8 @@
 PostgreSQL says what is due. The accept transaction writes the notification and its outbox entry
 together, so an accepted notification can never be lost between the database and the broker; retries,
 deferrals (an open breaker, a busy notification) and replays write an entry due after their backoff.
-The relay groups the due entries by channel into task messages of up to DELIVERY_BATCH_SIZE ids, publishes
+The relay takes the due urgent entries first, groups the due entries by channel and lane (each lane has its
+queue) into task messages of up to DELIVERY_BATCH_SIZE ids, publishes
 them with publisher confirms, then deletes the entries and marks their notifications queued in one
 statement. A relay that dies anywhere in between leaves the entries, and the next round publishes them
 again; a message published twice is sent once thanks to the worker's claim. Requests never wait for the
@@ -17,21 +18,24 @@ its notifications stuck.
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from notifications.channels import Lane
 from notifications.models import Notification, NotificationStatus, OutboxEntry
 from notifications.services.publisher import BatchPublisher, OutgoingTask, PublishFailed
+from notifications.statuses import PUBLISHABLE_STATUSES
 
 logger = logging.getLogger(__name__)
 
 
 def notification_mark_queued(*, notification_ids: list[str]) -> None:
-    """Deletes the outbox entries and marks their pending or queued notifications queued as of now (the
-    stall sweep counts from then), in one statement."""
+    """Deletes the outbox entries and marks their scheduled, pending or queued notifications queued as of
+    now (the stall sweep counts from then), in one statement."""
     if not notification_ids:
         return
     with connection.cursor() as cursor:
@@ -42,11 +46,11 @@ def notification_mark_queued(*, notification_ids: list[str]) -> None:
             )
             UPDATE {Notification._meta.db_table}
                SET status = %s, queued_at = COALESCE(queued_at, now()), updated_at = now()
-             WHERE id = ANY(%s::uuid[]) AND status IN (%s, %s)
+             WHERE id = ANY(%s::uuid[]) AND status IN (%s, %s, %s)
             """,  # noqa: S608 - table names come from the models, values are parameters
             [
                 notification_ids, NotificationStatus.QUEUED, notification_ids,
-                NotificationStatus.PENDING, NotificationStatus.QUEUED,
+                NotificationStatus.SCHEDULED, NotificationStatus.PENDING, NotificationStatus.QUEUED,
             ],
         )  # fmt: skip
 
@@ -65,8 +69,9 @@ def outbox_defer(*, due: dict[str, datetime]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            INSERT INTO {table} (notification_id, created_at, available_at, publish_attempts, last_error)
-            SELECT u.id, now(), u.at, 0, ''
+            INSERT INTO {table} (notification_id, created_at, available_at, publish_attempts, last_error,
+                                 lane)
+            SELECT u.id, now(), u.at, 0, '', n.lane
               FROM unnest(%s::uuid[], %s::timestamptz[]) AS u(id, at)
               JOIN {Notification._meta.db_table} n ON n.id = u.id
             ON CONFLICT (notification_id)
@@ -76,19 +81,21 @@ def outbox_defer(*, due: dict[str, datetime]) -> None:
         )
 
 
-def _batches(rows: list[tuple[str, str, str]]) -> list[OutgoingTask]:
-    """Due entries grouped by channel into messages of at most DELIVERY_BATCH_SIZE ids, in due order."""
+def _batches(rows: list[tuple[str, str, str, str]]) -> list[OutgoingTask]:
+    """Due entries grouped by channel and lane into messages of at most DELIVERY_BATCH_SIZE ids, in due
+    order; urgent messages first."""
     size = max(settings.DELIVERY_BATCH_SIZE, 1)
-    by_channel: dict[str, list[tuple[str, str]]] = {}
-    for notification_id, channel, correlation_id in rows:
-        by_channel.setdefault(channel, []).append((notification_id, correlation_id))
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for notification_id, channel, lane, correlation_id in rows:
+        groups.setdefault((channel, lane), []).append((notification_id, correlation_id))
     tasks = []
-    for channel, entries in by_channel.items():
+    for (channel, lane), entries in sorted(groups.items(), key=lambda group: group[0][1] != Lane.URGENT):
         for start in range(0, len(entries), size):
             chunk = entries[start : start + size]
             tasks.append(
                 OutgoingTask(
                     channel=channel,
+                    lane=lane,
                     notification_ids=tuple(nid for nid, _ in chunk),
                     # A batch of one keeps its notification's correlation id on the message.
                     correlation_id=chunk[0][1] if len(chunk) == 1 else "",
@@ -97,9 +104,25 @@ def _batches(rows: list[tuple[str, str, str]]) -> list[OutgoingTask]:
     return tasks
 
 
-# Statuses an outbox entry may be published for; an entry of a notification that moved on (sent,
-# failed, skipped: a replay or a late worker raced the relay) is simply removed.
-_PUBLISHABLE = (NotificationStatus.PENDING, NotificationStatus.QUEUED, NotificationStatus.SENDING)
+_RELAY_COLUMNS = (
+    "id", "notification_id", "notification__notification_type", "lane", "notification__correlation_id",
+    "notification__status",
+)  # fmt: skip
+
+
+def _due_rows(limit: int) -> list[tuple[Any, ...]]:
+    """The due entries to publish this round, locked (SKIP LOCKED): the urgent ones first (a small
+    partial index), then the rest by due time."""
+    due = OutboxEntry.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+        available_at__lte=timezone.now()
+    )
+    urgent = list(due.filter(lane=Lane.URGENT).order_by("available_at").values_list(*_RELAY_COLUMNS)[:limit])
+    if len(urgent) >= limit:
+        return urgent
+    taken = {row[0] for row in urgent}
+    rest = due.order_by("available_at").values_list(*_RELAY_COLUMNS)[:limit]
+    # The rest may list the urgent ones again (this transaction holds their locks): once each.
+    return urgent + [row for row in rest if row[0] not in taken][: limit - len(urgent)]
 
 
 def outbox_relay_once(*, publisher: BatchPublisher, batch: int | None = None) -> int:
@@ -111,22 +134,16 @@ def outbox_relay_once(*, publisher: BatchPublisher, batch: int | None = None) ->
     """
     limit = batch or settings.OUTBOX_RELAY_BATCH
     with transaction.atomic():
-        rows = list(
-            OutboxEntry.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(available_at__lte=timezone.now())
-            .order_by("available_at")
-            .values_list(
-                "id", "notification_id", "notification__notification_type", "notification__correlation_id",
-                "notification__status",
-            )[:limit]
-        )  # fmt: skip
+        rows = _due_rows(limit)
         if not rows:
             return 0
         tasks = _batches(
             [
-                (str(nid), channel, correlation_id)
-                for _, nid, channel, correlation_id, status in rows
-                if status in _PUBLISHABLE
+                (str(nid), channel, lane, correlation_id)
+                for _, nid, channel, lane, correlation_id, status in rows
+                # An entry of a notification that moved on (sent, failed, cancelled: a replay, a cancel
+                # or a late worker raced the relay) is simply removed.
+                if status in PUBLISHABLE_STATUSES
             ]
         )
         try:
@@ -169,10 +186,11 @@ def outbox_sweep_stalled(*, channels_with_backlog: frozenset[str] = frozenset(),
             ), moved AS (
                 UPDATE {table} n SET status = %s, updated_at = now(), claimed_by = ''
                   FROM free WHERE n.id = free.id
-                RETURNING n.id
+                RETURNING n.id, n.lane
             )
-            INSERT INTO {outbox} (notification_id, created_at, available_at, publish_attempts, last_error)
-            SELECT id, now(), now(), 0, 'stalled: put back by the relay' FROM moved
+            INSERT INTO {outbox} (notification_id, created_at, available_at, publish_attempts, last_error,
+                                  lane)
+            SELECT id, now(), now(), 0, 'stalled: put back by the relay', lane FROM moved
             ON CONFLICT (notification_id) DO NOTHING
             """,  # noqa: S608 - table names come from the models, values are parameters
             [

@@ -18,7 +18,7 @@ import kombu.exceptions
 from django.conf import settings
 
 from notifications.broker.connection import BROKER_ERRORS, broker_connection
-from notifications.channels import Channel
+from notifications.channels import Channel, Lane
 from notifier.celery import DLX_NAME, EXCHANGE_NAME
 from notifier.celery import app as celery_app
 
@@ -29,12 +29,13 @@ logger = logging.getLogger(__name__)
 class OutgoingTask:
     """One task message: a batch of notification ids of one channel (a single send is a batch of one).
 
-    `exchange` and `routing_key` default to the channel's queue; a dead letter goes to its DLQ instead.
+    It goes to its channel's queue of its lane; a dead letter goes to the channel's DLQ instead.
     """
 
     channel: str
     notification_ids: tuple[str, ...]
     correlation_id: str = ""
+    lane: str = Lane.NORMAL
     headers: dict[str, Any] = field(default_factory=dict)
     dead_letter: bool = False
 
@@ -126,7 +127,11 @@ class BatchPublisher:
                     Channel(task.channel).task_name,
                     message,
                     exchange=DLX_NAME if task.dead_letter else EXCHANGE_NAME,
-                    routing_key=Channel(task.channel).dlq if task.dead_letter else task.channel,
+                    routing_key=(
+                        Channel(task.channel).dlq
+                        if task.dead_letter
+                        else Channel(task.channel).routing_key(task.lane)
+                    ),
                     exchange_type="topic",
                     declare=[],
                     retry=False,

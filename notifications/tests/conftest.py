@@ -17,6 +17,7 @@ from django.db import connection
 
 from notifications.channels import CHANNELS, Channel
 from notifier.celery import topology_declare
+from notifier.workers import worker_argv, worker_queues
 from standins.boundary import FcmServer, SmtpServer, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,8 +36,10 @@ WORKER_SETTINGS = {
     # Small fan-out chunks, so that a relay killed during a broadcast's fan-out dies between chunks.
     "BROADCAST_CHUNK_SIZE": "100",
 }
-# The worker pools and the outbox relay, as `make run` starts them.
-PROCESSES = (*CHANNELS, "relay")
+# The worker pools and the outbox relay, as `make run` starts them (push's urgent pool aside: nothing in
+# the suite needs it, and each pool is two more processes on a small machine).
+PROCESSES = (*CHANNELS, "email-urgent", "relay")
+WORK_QUEUES = [queue for channel in CHANNELS for queue in channel.queues]
 DELAYED_QUEUES = [f"celery_delayed_{level}" for level in range(28)]
 
 
@@ -64,10 +67,24 @@ def broker() -> list[str]:
     """The topology on the suite's own vhost, declared afresh so that changed queue arguments apply."""
     with kombu.Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
         channel = conn.channel()
-        for name in [*(Channel(c).queue for c in CHANNELS), *(Channel(c).dlq for c in CHANNELS)]:
+        for name in [*WORK_QUEUES, *(Channel(c).dlq for c in CHANNELS)]:
             channel.queue_delete(name)
     return topology_declare(
         broker_url=settings.CELERY_BROKER_URL, delivery_limit=settings.BROKER_DELIVERY_LIMIT
+    )
+
+
+def smtp_provider_settings(server: SmtpServer, **extra: Any) -> Any:
+    """The SMTP provider, alone, against a stand-in server (plain SMTP, short timeouts)."""
+    from django.test import override_settings
+
+    return override_settings(
+        EMAIL_PROVIDERS=["notifications.providers.smtp.SmtpProvider"],
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=server.port,
+        SMTP_USE_TLS=False,
+        SMTP_TIMEOUT_SECONDS=5,
+        **extra,
     )
 
 
@@ -82,7 +99,7 @@ def consumer_count(name: str) -> int:
 
 
 def purge_queues() -> None:
-    names = [*(Channel(c).queue for c in CHANNELS), *(Channel(c).dlq for c in CHANNELS), *DELAYED_QUEUES]
+    names = [*WORK_QUEUES, *(Channel(c).dlq for c in CHANNELS), *DELAYED_QUEUES]
     with kombu.Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
         channel = conn.channel()
         for name in names:
@@ -106,27 +123,15 @@ class Workers:
             )  # fmt: skip
             self.processes[channel] = process
             return process
+        base, _, lane = channel.partition("-")
+        urgent = lane == "urgent"
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "notifier",
-                "worker",
-                "--queues",
-                Channel(channel).queue,
-                "--hostname",
-                f"{channel}-test-{time.time_ns()}@%h",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                "2",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "INFO",
-            ],
+            worker_argv(
+                base,
+                urgent=urgent,
+                concurrency=1 if urgent else 2,
+                hostname=f"{channel}-test-{time.time_ns()}@%h",
+            ),
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -134,7 +139,8 @@ class Workers:
             start_new_session=True,
         )
         self.processes[channel] = process
-        wait_for(lambda: consumer_count(Channel(channel).queue) >= 1, timeout=60, message=f"{channel} worker")
+        first_queue = worker_queues(base, urgent=urgent)[0]
+        wait_for(lambda: consumer_count(first_queue) >= 1, timeout=60, message=f"{channel} worker")
         return process
 
     def stop(self, channel: str, *, sig: int = signal.SIGTERM) -> None:

@@ -69,7 +69,10 @@ def test_the_operations_page_shows_depths_backlog_breakers_and_dead_letters(
         ("email.dlq", 1),
         ("push.dlq", 0),
     ]
-    assert [d.queue for d in response.context["queues"]] == ["email.queue", "push.queue"]
+    assert [d.queue for d in response.context["queues"]] == [
+        "email.urgent.queue", "email.queue", "email.bulk.queue", "push.urgent.queue", "push.queue",
+        "push.bulk.queue",
+    ]  # fmt: skip
     assert response.context["outbox_backlog"] == 1
     assert response.context["fan_out"].broadcasts == 0
     assert 'id="fan-out-backlog">0 (0 s)</td>' in response.content.decode()

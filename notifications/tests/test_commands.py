@@ -189,7 +189,10 @@ def test_stats_counts_the_window_and_names_the_oldest_unfinished(counted, broker
     assert 290 <= report["oldest_unfinished"]["age_seconds"] < 400
     assert report["outbox_backlog"] == 1
     assert report["broadcasts_expanding"] == 0
-    assert set(report["queues"]) == {"email.queue", "push.queue", "email.dlq", "push.dlq"}
+    assert set(report["queues"]) == {
+        "email.urgent.queue", "email.queue", "email.bulk.queue", "email.dlq",
+        "push.urgent.queue", "push.queue", "push.bulk.queue", "push.dlq",
+    }  # fmt: skip
 
 
 def test_stats_prints_a_table_for_people(counted, broker):

@@ -53,6 +53,7 @@ def test_the_dashboard_covers_what_operators_watch():
         "notifier_notifications_finished_total",
         "notifier_delivery_latency_seconds_bucket",
         "notifier_provider_errors_total",
+        "notifier_provider_sends_total",
         "notifier_breaker_state",
         "notifier_queue_messages",
         "notifier_dlq_messages",
@@ -67,7 +68,8 @@ def test_every_series_of_the_dashboard_is_exposed_by_metrics(broker):
     # One value of each recorded metric, so that each has samples (a labelled metric has none before).
     metrics.notification_accepted(channel="email", status="queued")
     metrics.delivery_finished(channel="email", status="sent", latency_seconds=0.5)
-    metrics.provider_error(channel="push", error_class="TransientDeliveryError")
+    metrics.provider_error(channel="push", provider="fcm", error_class="TransientDeliveryError")
+    metrics.provider_sent(channel="email", provider="smtp")
     metrics.worker_task_observed(task="notifications.deliver_email", state="SUCCESS", seconds=0.1)
     client = Client()
     client.post("/api/v1/notifications/", {}, content_type="application/json")

@@ -4,7 +4,7 @@ and, through the real Firebase Admin SDK, to the FCM stand-in."""
 import signal
 import subprocess
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,7 +20,7 @@ from users.tests.factories import DeviceFactory, UserFactory
 pytestmark = [pytest.mark.workers, pytest.mark.timeout(180)]
 
 
-def _post(client, user, **overrides):
+def _body(user, **overrides):
     body = {
         "notification_type": "email",
         "user_id": str(user.id),
@@ -29,6 +29,11 @@ def _post(client, user, **overrides):
         "request_id": f"req-{time.time_ns()}",
     }
     body.update(overrides)
+    return body
+
+
+def _post(client, user, **overrides):
+    body = _body(user, **overrides)
     response = client.post("/api/v1/notifications/", body, format="json", HTTP_X_CORRELATION_ID="trace-e2e-1")
     assert response.status_code in (200, 202), response.json()
     return response.json()["data"]["notification_id"]
@@ -285,3 +290,55 @@ def test_a_worker_stopped_with_sigterm_finishes_its_task(
     assert _status(notification_id) == NotificationStatus.SENT
     assert len(smtp_server.handler.messages_for(notification_id)) == 1
     assert Device.objects.count() == 0
+
+
+def test_a_scheduled_send_goes_out_within_a_second_of_its_send_at_and_not_before(
+    pipeline, service_client, smtp_server, email_template
+):
+    user = UserFactory()
+    send_at = datetime.now(UTC) + timedelta(seconds=3)
+
+    notification_id = _post(service_client, user, send_at=send_at.isoformat())
+
+    assert _status(notification_id) == NotificationStatus.SCHEDULED
+    notification = _wait_status(notification_id, NotificationStatus.SENT, timeout=30)
+    received_at = smtp_server.handler.received_at[notification_id]
+    assert 0 <= received_at - send_at.timestamp() < 1.0, received_at - send_at.timestamp()
+    assert notification.attempts == 1
+
+
+def test_a_cancelled_scheduled_send_is_never_sent(pipeline, service_client, smtp_server, email_template):
+    user = UserFactory()
+    send_at = datetime.now(UTC) + timedelta(seconds=2)
+    notification_id = _post(service_client, user, send_at=send_at.isoformat())
+
+    response = service_client.post(f"/api/v1/notifications/{notification_id}/cancel")
+    time.sleep(3)
+
+    assert response.status_code == 200
+    assert _status(notification_id) == NotificationStatus.CANCELLED
+    assert smtp_server.handler.messages_for(notification_id) == []
+
+
+def test_an_urgent_send_overtakes_a_bulk_backlog(pipeline, service_client, smtp_server, email_template):
+    slow = UserFactory(email="bulk@example.com")
+    smtp_server.handler.rcpt_delay["bulk@example.com"] = 0.05  # 2 processes: a backlog of several seconds
+    bulk = [{**_body(slow), "request_id": f"bulk-{index}-{time.time_ns()}"} for index in range(300)]
+    accepted = service_client.post("/api/v1/notifications/batch", {"notifications": bulk}, format="json")
+    assert accepted.json()["meta"]["accepted"] == 300
+    wait_for(lambda: smtp_server.handler.messages, timeout=30, message="the bulk drain to start")
+    urgent_user = UserFactory(email="otp@example.com")
+
+    started = time.time()
+    notification_id = _post(service_client, urgent_user, priority=9)
+    _wait_status(notification_id, NotificationStatus.SENT, timeout=30)
+
+    assert smtp_server.handler.received_at[notification_id] - started < 2.0
+    assert Notification.objects.get(pk=notification_id).lane == "urgent"
+    assert Notification.objects.filter(user=slow).exclude(status=NotificationStatus.SENT).exists()
+    # The backlog drains too (and leaves nothing behind for the next test).
+    wait_for(
+        lambda: not Notification.objects.filter(user=slow).exclude(status=NotificationStatus.SENT).exists(),
+        timeout=60,
+        message="the bulk backlog to drain",
+    )

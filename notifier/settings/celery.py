@@ -43,12 +43,25 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = env.bool("WORKER_REMOTE_CONTROL", default=True)
 
+# Processes of each worker pool (`manage.py run_worker`): the main pools serve the normal and bulk lanes,
+# the urgent pools only the urgent lane.
+EMAIL_WORKER_CONCURRENCY = env.int("EMAIL_WORKER_CONCURRENCY", default=4)
+PUSH_WORKER_CONCURRENCY = env.int("PUSH_WORKER_CONCURRENCY", default=2)
+EMAIL_URGENT_CONCURRENCY = env.int("EMAIL_URGENT_CONCURRENCY", default=1)
+PUSH_URGENT_CONCURRENCY = env.int("PUSH_URGENT_CONCURRENCY", default=1)
+
 # Delivery retries: exponential backoff with jitter; breaker-open deferrals do not spend this budget.
 DELIVERY_MAX_RETRIES = env.int("DELIVERY_MAX_RETRIES", default=5)
 DELIVERY_RETRY_BASE_SECONDS = env.int("DELIVERY_RETRY_BASE_SECONDS", default=2)
 DELIVERY_RETRY_MAX_SECONDS = env.int("DELIVERY_RETRY_MAX_SECONDS", default=300)
-# A notification not delivered within this many seconds of acceptance ends failed (expired).
+# The default expiry: a notification not handed to a provider within this many seconds of being due (its
+# send_at, or its acceptance) ends `expired`. A send's own expires_at or ttl_seconds overrides it.
 DELIVERY_DEADLINE_SECONDS = env.int("DELIVERY_DEADLINE_SECONDS", default=24 * 3600)
+# A send with at least this priority travels in its channel's urgent lane (its own queue and workers),
+# unless it names a lane.
+PRIORITY_URGENT_MIN = env.int("PRIORITY_URGENT_MIN", default=8)
+# A send's send_at may lie at most this many days ahead, and its expiry this many days after it is due.
+SCHEDULE_MAX_DAYS = env.int("SCHEDULE_MAX_DAYS", default=30)
 # Redeliveries of one message (worker crashes, nacks) before RabbitMQ dead-letters it as poison.
 BROKER_DELIVERY_LIMIT = env.int("BROKER_DELIVERY_LIMIT", default=5)
 

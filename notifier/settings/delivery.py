@@ -1,5 +1,10 @@
 """Email and push providers. Unset provider settings select the embedded file outboxes under var/."""
 
+import json
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
 from notifier.settings.env import BASE_DIR, env
 
 SMTP_HOST = env.str("SMTP_HOST", default="")
@@ -41,19 +46,38 @@ PUSH_FILE_PATH = env.str("PUSH_FILE_PATH", default=str(BASE_DIR / "var" / "push"
 
 DEFAULT_LANGUAGE = env.str("DEFAULT_LANGUAGE", default="en")
 
-# The providers of each channel, in order, as import strings of provider classes (comma-separated in the
-# environment); each has a circuit breaker of its own. Today the first one delivers. Email: SMTP when
-# SMTP_HOST is set, else EMAIL_BACKEND's (an anymail provider, or the file outbox under var/mail).
-# Push: "auto" is Firebase when FIREBASE_CREDENTIALS exists, else the dry-run file outbox under var/push.
-EMAIL_PROVIDERS = env.list(
-    "EMAIL_PROVIDERS",
-    default=[
-        "notifications.providers.smtp.SmtpProvider"
-        if SMTP_HOST and "EMAIL_BACKEND" not in env.ENVIRON
-        else "notifications.providers.django_mail.DjangoMailProvider"
-    ],
+
+def _provider_list(raw: str) -> list[Any]:
+    """A provider list from the environment: import strings separated by commas, or a JSON array whose
+    entries are import strings or {"class", "name", "options"} objects (see providers/registry.py)."""
+    raw = raw.strip()
+    if raw.startswith("["):
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"a provider list in JSON is not valid JSON: {exc}") from exc
+        if not isinstance(value, list):
+            raise ImproperlyConfigured("a provider list in JSON must be an array")
+        return value
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# The providers of each channel, in order of preference; each has a circuit breaker of its own. A
+# notification goes to the first whose breaker is closed, and a failure of that provider (not of the
+# recipient) is tried on the next one at once. Email: SMTP when SMTP_HOST is set, else EMAIL_BACKEND's (an
+# anymail provider, or the file outbox under var/mail). Push: "auto" is Firebase when FIREBASE_CREDENTIALS
+# exists, else the dry-run file outbox under var/push.
+EMAIL_PROVIDERS = _provider_list(
+    env.str(
+        "EMAIL_PROVIDERS",
+        default=(
+            "notifications.providers.smtp.SmtpProvider"
+            if SMTP_HOST and "EMAIL_BACKEND" not in env.ENVIRON
+            else "notifications.providers.django_mail.DjangoMailProvider"
+        ),
+    )
 )
-PUSH_PROVIDERS = env.list("PUSH_PROVIDERS", default=[env.str("PUSH_PROVIDER", default="auto")])
+PUSH_PROVIDERS = _provider_list(env.str("PUSH_PROVIDERS", default=env.str("PUSH_PROVIDER", default="auto")))
 
 # Templates: sections nested deeper than this are refused when a template is saved (400), and each
 # rendered part is bounded in characters (rendering stops as soon as one is crossed; a notification whose

@@ -142,6 +142,13 @@ MATRIX: dict[tuple[str, str], Row] = {
         lambda w: "/api/v1/templates/welcome/activate",
         lambda w: {"version": 1, "language": "en"},
     ),
+    # Cancel: keys and staff only. The world's notification was sent: past cancelling, so 409 once allowed.
+    ("api/v1/notifications/<str:notification_id>/cancel", "post"): Row(
+        (*KEY_OR_STAFF, 409, 409), lambda w: f"/api/v1/notifications/{w.notification.id}/cancel"
+    ),
+    ("api/v1/broadcasts/<str:broadcast_id>/cancel", "post"): Row(
+        (*KEY_OR_STAFF, 200, 200), lambda w: f"/api/v1/broadcasts/{w.broadcast.id}/cancel"
+    ),
     # Everyone authenticated may list; a user sees only their own (test_a_user_lists_only_their_own).
     ("api/v1/notifications/", "get"): Row((401, 200, 200, 200, 200), lambda w: "/api/v1/notifications/"),
     ("api/v1/notifications/", "post"): Row(

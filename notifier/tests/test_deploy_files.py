@@ -35,10 +35,12 @@ SETTINGS_DIR = ROOT / "notifier" / "settings"
 PROCFILE_ROLES = {
     "web": "api",
     "email_worker": "email-worker",
+    "email_urgent_worker": "email-urgent-worker",
     "push_worker": "push-worker",
+    "push_urgent_worker": "push-urgent-worker",
     "relay": "relay",
 }
-APP_SERVICES = ["api", "email-worker", "push-worker", "relay"]
+APP_SERVICES = ["api", "email-worker", "email-urgent-worker", "push-worker", "push-urgent-worker", "relay"]
 REQUIRED_SERVICES = [*APP_SERVICES, "postgres", "redis", "rabbitmq"]
 ENV_LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=")
 
@@ -120,7 +122,7 @@ def test_the_variable_scan_finds_the_settings_the_seed_names():
 
     assert {"JWT_SECRET", "SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_PASS", "DATABASE_URL"} <= read
     assert {"HOST", "PORT", "WEB_CONCURRENCY", "WEB_THREADS", "WEB_TIMEOUT"} <= read  # gunicorn_conf.py
-    assert {"EMAIL_WORKER_CONCURRENCY", "PUSH_WORKER_CONCURRENCY"} <= read  # the Procfile
+    assert {"EMAIL_WORKER_CONCURRENCY", "PUSH_URGENT_CONCURRENCY"} <= read  # the worker pools
     assert "STATIC_FILES_STORAGE" in read  # a call spread over several lines
 
 
@@ -214,7 +216,7 @@ def test_compose_has_every_service_the_system_needs_with_a_healthcheck():
 def test_workers_can_be_scaled():
     services = _compose()["services"]
 
-    for name in ["email-worker", "push-worker", "relay"]:
+    for name in ["email-worker", "email-urgent-worker", "push-worker", "push-urgent-worker", "relay"]:
         assert "container_name" not in services[name], name
         assert "ports" not in services[name], name
 
@@ -289,7 +291,7 @@ def test_compose_refuses_to_start_without_the_secrets():
 def test_the_firebase_key_is_mounted_read_only_into_the_api_and_the_push_worker():
     services = _compose()["services"]
 
-    for name in ["api", "push-worker"]:
+    for name in ["api", "push-worker", "push-urgent-worker"]:
         assert "./serviceAccountKey.json:/app/serviceAccountKey.json:ro" in services[name]["volumes"], name
         assert services[name]["environment"]["FIREBASE_CREDENTIALS"] == "/app/serviceAccountKey.json", name
 

@@ -139,7 +139,9 @@ def test_the_recording_functions_for_the_pipeline(db, client):
     metrics.notification_accepted(channel="email", status="queued")
     metrics.delivery_finished(channel="push", status="sent", latency_seconds=1.5)
     metrics.delivery_finished(channel="push", status="failed", latency_seconds=None)
-    metrics.provider_error(channel="email", error_class="TransientDeliveryError")
+    metrics.provider_error(channel="email", provider="primary", error_class="TransientDeliveryError")
+    metrics.provider_sent(channel="email", provider="backup")
+    metrics.notifications_cancelled(channel="email", amount=2)
 
     values = samples(scrape(client))
 
@@ -150,8 +152,14 @@ def test_the_recording_functions_for_the_pipeline(db, client):
     assert values[("notifier_delivery_latency_seconds_count", frozenset({"channel": "push"}.items()))] >= 1
     bucket = frozenset({"channel": "push", "le": "2.5"}.items())
     assert values[("notifier_delivery_latency_seconds_bucket", bucket)] >= 1
-    error = frozenset({"channel": "email", "error_class": "TransientDeliveryError"}.items())
+    error = frozenset(
+        {"channel": "email", "provider": "primary", "error_class": "TransientDeliveryError"}.items()
+    )
     assert values[("notifier_provider_errors_total", error)] >= 1
+    sends = frozenset({"channel": "email", "provider": "backup"}.items())
+    assert values[("notifier_provider_sends_total", sends)] >= 1
+    cancelled = frozenset({"channel": "email", "status": "cancelled"}.items())
+    assert values[("notifier_notifications_finished_total", cancelled)] >= 2
 
 
 def test_every_recorded_metric_has_labels():

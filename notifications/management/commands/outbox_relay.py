@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import IntegrityError, InterfaceError, OperationalError, close_old_connections
 
-from notifications.channels import CHANNELS, Channel
+from notifications.channels import CHANNELS
 from notifications.services.broadcast import broadcast_expand_once
 from notifications.services.outbox import outbox_relay_once, outbox_sweep_stalled
 from notifications.services.publisher import BatchPublisher, PublishFailed
@@ -21,7 +21,11 @@ SWEEP_INTERVAL_SECONDS = 5.0
 
 
 def _sweep(publisher: BatchPublisher) -> int:
-    backlog = frozenset(c for c in CHANNELS if publisher.messages_ready(Channel(c).queue) > 0)
+    backlog = frozenset(
+        channel
+        for channel in CHANNELS
+        if any(publisher.messages_ready(queue) > 0 for queue in channel.queues)
+    )
     return outbox_sweep_stalled(channels_with_backlog=backlog)
 
 
