@@ -33,6 +33,7 @@ from notifications.selectors import (
     fan_out_backlog_get,
     notification_timeline,
     outbox_backlog_get,
+    outbox_waiting_get,
 )
 from notifications.services.cancel import broadcast_cancel, notification_cancel
 from notifications.services.dlq import dlq_list, dlq_replay, notifications_retry_failed
@@ -70,8 +71,11 @@ _TIME_FIELDS = [
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["id", "notification_type", "status", "user", "template_code", "attempts", "created_at"]
-    list_filter = ["status", "notification_type", "created_at"]
+    list_display = [
+        "id", "notification_type", "lane", "status", "user", "template_code", "attempts", "send_at",
+        "created_at",
+    ]  # fmt: skip
+    list_filter = ["status", "notification_type", "lane", "created_at"]
     search_fields = ["id", "request_id", "correlation_id", "template_code", "user__email"]
     date_hierarchy = "created_at"
     list_select_related = ["user"]
@@ -181,6 +185,7 @@ class NotificationAdmin(admin.ModelAdmin):
             "dead_letter_queues": [depth for depth in depths if depth.dead_letter],
             "broker_error": broker_error,
             "outbox_backlog": outbox_backlog_get(),
+            "outbox_waiting": outbox_waiting_get(),
             "fan_out": fan_out_backlog_get(),
             "breakers": breaker_states(),
             "dead_letters": dead_letters,

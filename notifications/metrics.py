@@ -146,7 +146,13 @@ class OperationsCollector(Collector):
                 "Circuit breaker of each provider: 0 closed, 1 half-open, 2 open.",
                 labels=["channel", "provider"],
             ),
-            GaugeMetricFamily("notifier_outbox_backlog", "Outbox entries the broker has not confirmed yet."),
+            GaugeMetricFamily(
+                "notifier_outbox_backlog", "Outbox entries that are due and not yet confirmed by the broker."
+            ),
+            GaugeMetricFamily(
+                "notifier_outbox_waiting",
+                "Outbox entries not yet due: scheduled sends, and retries waiting for their backoff.",
+            ),
             GaugeMetricFamily(
                 "notifier_broadcasts_expanding", "Broadcasts the relay is still expanding into notifications."
             ),
@@ -183,14 +189,16 @@ class OperationsCollector(Collector):
             broker_queue_depths,
             fan_out_backlog_get,
             outbox_backlog_get,
+            outbox_waiting_get,
         )
 
-        breakers, backlog, expanding, oldest, queues, consumers, dlqs, broker_up = self._families()
+        breakers, backlog, waiting, expanding, oldest, queues, consumers, dlqs, broker_up = self._families()
         for name, state in breaker_states().items():
             if state in BREAKER_STATE_VALUES:
                 breakers.add_metric(name.split(".", 1), BREAKER_STATE_VALUES[state])
         try:
             backlog.add_metric([], outbox_backlog_get())
+            waiting.add_metric([], outbox_waiting_get())
             fan_out = fan_out_backlog_get()
             expanding.add_metric([], fan_out.broadcasts)
             oldest.add_metric([], fan_out.oldest_seconds)
@@ -209,4 +217,4 @@ class OperationsCollector(Collector):
                 else:
                     queues.add_metric([depth.queue, depth.channel], depth.messages)
                     consumers.add_metric([depth.queue, depth.channel], depth.consumers)
-        yield from (breakers, backlog, expanding, oldest, queues, consumers, dlqs, broker_up)
+        yield from (breakers, backlog, waiting, expanding, oldest, queues, consumers, dlqs, broker_up)

@@ -25,7 +25,7 @@ from notifications.models import (
 )
 from notifications.providers.breakers import breaker_state
 from notifications.providers.registry import breaker_names_configured
-from notifications.statuses import CLAIMABLE_STATUSES
+from notifications.statuses import IN_FLIGHT_STATUSES
 
 logger = logging.getLogger(__name__)
 
@@ -168,9 +168,10 @@ def notification_status_counts(*, since: datetime) -> dict[str, dict[str, int]]:
 
 
 def oldest_unfinished_get() -> Notification | None:
-    """The oldest notification not yet sent, failed or skipped (accepted, queued or being sent)."""
+    """The oldest notification that is due and not finished (accepted, queued or being sent); scheduled
+    ones are waiting by design."""
     return (
-        Notification.objects.filter(status__in=CLAIMABLE_STATUSES)
+        Notification.objects.filter(status__in=IN_FLIGHT_STATUSES)
         .order_by("created_at")
         .only("id", "status", "created_at")
         .first()
@@ -178,7 +179,13 @@ def oldest_unfinished_get() -> Notification | None:
 
 
 def outbox_backlog_get() -> int:
-    return OutboxEntry.objects.count()
+    """Outbox entries that are due and not yet confirmed by the broker: what the relay is behind on."""
+    return OutboxEntry.objects.filter(available_at__lte=timezone.now()).count()
+
+
+def outbox_waiting_get() -> int:
+    """Outbox entries not yet due: scheduled sends, and retries and deferrals waiting for their time."""
+    return OutboxEntry.objects.filter(available_at__gt=timezone.now()).count()
 
 
 @dataclass(frozen=True)

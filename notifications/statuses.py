@@ -31,6 +31,8 @@ CLAIMABLE_STATUSES = frozenset(
         NotificationStatus.SENDING,
     }
 )
+# Due and not finished: what "the oldest unfinished" and stall alerts look at (scheduled ones wait by design).
+IN_FLIGHT_STATUSES = CLAIMABLE_STATUSES - {NotificationStatus.SCHEDULED}
 # What a cancel may end: everything a worker could still claim (the claim itself is checked too).
 CANCELLABLE_STATUSES = CLAIMABLE_STATUSES
 # Waiting for the relay: the statuses an outbox entry is published for.
@@ -50,5 +52,6 @@ __all__ = [
     "CLAIMABLE_STATUSES",
     "END_STATUSES",
     "FINAL_STATUSES",
+    "IN_FLIGHT_STATUSES",
     "PUBLISHABLE_STATUSES",
 ]

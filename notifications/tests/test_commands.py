@@ -201,7 +201,7 @@ def test_stats_prints_a_table_for_people(counted, broker):
     assert "notifications created in the last 168 h, by channel and status:" in output
     assert "  email    failed 1, sent 2" in output
     assert "  push     pending 1" in output
-    assert "outbox backlog: 1" in output
+    assert "outbox: 1 due, 0 waiting" in output
     assert "email.queue" in output
 
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from notifications.delivery import delivery_batch_send
 from notifications.delivery.claim import batch_claim, batch_release
 from notifications.models import Broadcast, BroadcastStatus, Notification, NotificationStatus, OutboxEntry
+from notifications.selectors import oldest_unfinished_get, outbox_backlog_get, outbox_waiting_get
 from notifications.services.broadcast import broadcast_expand_once
 from notifications.services.cancel import notification_cancel
 from notifications.services.outbox import outbox_relay_once
@@ -179,6 +180,14 @@ def test_a_topic_send_schedules_every_recipient(service_client, email_template):
     )
     assert rows == [("scheduled", send_at, expires_at)] * 3
     assert set(OutboxEntry.objects.values_list("available_at", flat=True)) == {send_at}
+
+
+@pytest.mark.django_db
+def test_a_scheduled_send_waits_in_the_outbox_and_is_not_a_backlog(service_client, email_template):
+    service_client.post(URL, send_body(UserFactory(), send_at=_iso(_ahead(days=2))), format="json")
+
+    assert (outbox_backlog_get(), outbox_waiting_get()) == (0, 1)
+    assert oldest_unfinished_get() is None  # waiting by design, not stuck
 
 
 # --- the relay and the claim ----------------------------------------------------------------------------

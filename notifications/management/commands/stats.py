@@ -16,6 +16,7 @@ from notifications.selectors import (
     notification_status_counts,
     oldest_unfinished_get,
     outbox_backlog_get,
+    outbox_waiting_get,
 )
 
 
@@ -49,6 +50,7 @@ class Command(BaseCommand):
                 "age_seconds": round((timezone.now() - oldest.created_at).total_seconds(), 1),
             },
             "outbox_backlog": outbox_backlog_get(),
+            "outbox_waiting": outbox_waiting_get(),
             "broadcasts_expanding": fan_out.broadcasts,
             "queues": None,
         }
@@ -81,7 +83,7 @@ class Command(BaseCommand):
             else f"oldest not finished: {oldest['notification_id']} ({oldest['status']}, "
             f"{oldest['age_seconds']:g} s old)"
         )
-        out(f"outbox backlog: {report['outbox_backlog']}")
+        out(f"outbox: {report['outbox_backlog']} due, {report['outbox_waiting']} waiting (not yet due)")
         out(f"broadcasts expanding: {report['broadcasts_expanding']}")
         if report["queues"] is None:
             out(self.style.WARNING(f"queues: the broker did not answer ({report['broker_error']})"))
