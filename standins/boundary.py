@@ -34,6 +34,8 @@ class SmtpHandler:
         self.messages: list[Message] = []
         self.rcpt_answers: dict[str, list[str]] = defaultdict(list)
         self.always_refuse: dict[str, str] = {}
+        # recipient -> the reply to the end of DATA for a message to them (the server's failure, not theirs)
+        self.data_refuse: dict[str, str] = {}
         self.rcpt_delay: dict[str, float] = {}
         self.rcpt_count: Counter[str] = Counter()
         # X-Notification-Id -> when the message was accepted (time.time()), for latency figures.
@@ -47,6 +49,7 @@ class SmtpHandler:
             self.messages.clear()
             self.rcpt_answers.clear()
             self.always_refuse.clear()
+            self.data_refuse.clear()
             self.rcpt_delay.clear()
             self.rcpt_count.clear()
             self.received_at.clear()
@@ -77,6 +80,10 @@ class SmtpHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            refused = next((self.data_refuse[r] for r in envelope.rcpt_tos if r in self.data_refuse), None)
+        if refused:
+            return refused
         message = message_from_bytes(envelope.content)
         with self.lock:
             self.messages.append(message)

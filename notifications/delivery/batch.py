@@ -464,6 +464,15 @@ def _send_emails(
             return
 
 
+def _call_directly(function: Callable[..., T], *args: Any) -> T:
+    return function(*args)
+
+
+def _window_end(index: int, window: int) -> int:
+    """Where the provider's window of messages sent at once, the one holding `index`, ends."""
+    return (index // window + 1) * window
+
+
 def _send_emails_on(
     plans: list[_Plan],
     slot: ProviderSlot,
@@ -474,35 +483,40 @@ def _send_emails_on(
     report: BatchReport,
 ) -> list[_Plan]:
     """Sends the plans on one provider; answers those to hand to the next provider (`fallback`: there is
-    one), from the message the provider failed on."""
+    one): the message the provider failed on, the others of its window that failed alike, and the rest.
+
+    A provider with several connections sends a window of messages at once (its `in_flight`); once one
+    of them fails, the others are already on their way, so their results are taken as they come (past the
+    breaker: whatever it says now, they were sent), and only then does the batch stop on this provider.
+    """
     breaker = breaker_get(slot.breaker_name)
+    window = max(int(getattr(slot.provider, "in_flight", 1)), 1)
     results = iter(slot.provider.send([plan.email for plan in plans if plan.email is not None]))
+    carry: list[_Plan] = []
+    stop_at, stopped_by = len(plans), None
     for index, plan in enumerate(plans):
+        if index >= stop_at:
+            break
         notification = plan.notification
         correlation_id_set(notification.correlation_id or None)
         started = timezone.now()
         try:
-            provider_id = breaker.call(_next_result, results)
+            # Within a window already on its way, the breaker is not asked: those messages were sent.
+            gate = breaker.call if stopped_by is None else _call_directly
+            provider_id = gate(_next_result, results)
         except (PermanentDeliveryError, pybreaker.CircuitBreakerError, *_TRANSIENT) as exc:
             if fallback and _fails_over(exc):
                 _record_failover([plan], slot, exc, started=started, worker=worker)
-                return plans[index:]
-            outcomes.append(_call_failed(plan, slot, exc, started))
-            if isinstance(exc, PermanentDeliveryError | TimeoutError | TransientDeliveryError):
+                carry.append(plan)
+                stopped_by = stopped_by or exc
+                stop_at = min(stop_at, _window_end(index, window))
                 continue
-            # The breaker opened, or the batch ran out of time: the rest go back into the outbox without
-            # having reached the provider (the breaker's reset decides when; out of time: at once).
-            for rest in plans[index + 1 :]:
-                if isinstance(exc, pybreaker.CircuitBreakerError):
-                    deferred = _deferred_by_breaker(rest, [slot], tripped=False)
-                else:
-                    deferred = _Outcome(
-                        rest.notification, NotificationStatus.QUEUED, "deferred: the batch ran out of time",
-                        due=timezone.now(),
-                    )  # fmt: skip
-                deferred.attempts_delta = -1
-                outcomes.append(deferred)
-            return []
+            outcomes.append(_call_failed(plan, slot, exc, started))
+            if not isinstance(exc, PermanentDeliveryError | TimeoutError | TransientDeliveryError):
+                # The breaker opened, or the batch ran out of time.
+                stopped_by = stopped_by or exc
+                stop_at = min(stop_at, _window_end(index, window))
+            continue
         version = plan.rendered.version
         _durably(
             functools.partial(
@@ -528,7 +542,22 @@ def _send_emails_on(
                 "provider": slot.name,
             },
         )
-    return []
+    rest = plans[stop_at:]
+    if stopped_by is None or (fallback and _fails_over(stopped_by)):
+        return carry + rest
+    # The breaker opened, or the batch ran out of time: the rest go back into the outbox without having
+    # reached the provider (the breaker's reset decides when; out of time: at once).
+    for plan in rest:
+        if isinstance(stopped_by, pybreaker.CircuitBreakerError):
+            deferred = _deferred_by_breaker(plan, [slot], tripped=False)
+        else:
+            deferred = _Outcome(
+                plan.notification, NotificationStatus.QUEUED, "deferred: the batch ran out of time",
+                due=timezone.now(),
+            )  # fmt: skip
+        deferred.attempts_delta = -1
+        outcomes.append(deferred)
+    return carry
 
 
 def _send_push_all(slot: ProviderSlot, messages: list[OutgoingPush]) -> list[SendResult]:

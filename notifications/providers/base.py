@@ -9,7 +9,9 @@ could be tried.
 
 Email providers answer lazily (an iterator): the next message goes out only when the caller asks for the
 next result, so the caller records each acceptance before the next message is sent on the same
-connection. Push providers answer a list: FCM takes up to 500 messages per call.
+connection. A provider that sends a window of messages at once says how many in `in_flight` (default 1):
+the windows start at the first message of the list. Push providers answer a list: FCM takes up to 500
+messages per call.
 """
 
 import re

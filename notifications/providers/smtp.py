@@ -122,6 +122,11 @@ class SmtpProvider:
         # connection carries another message.
         self._slot_locks = [threading.Lock() for _ in self._backends]
 
+    @property
+    def in_flight(self) -> int:
+        """Messages sent at once: one per connection (see `send`)."""
+        return len(self._backends)
+
     @cached_property
     def _from_address(self) -> str:
         return sanitize_address(settings.DEFAULT_FROM_EMAIL, settings.DEFAULT_CHARSET)

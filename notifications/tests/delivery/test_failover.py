@@ -121,6 +121,27 @@ def test_an_open_first_breaker_sends_on_the_second_without_calling_the_first(ser
     assert not DeliveryAttempt.objects.filter(provider="primary").exists()
 
 
+def test_with_several_connections_the_window_on_its_way_is_recorded_where_it_went(servers):
+    primary, backup = servers
+    accounts = [_account("primary", primary), _account("backup", backup)]
+    accounts[0]["options"]["connections"] = 2  # messages go out two at a time
+    broken = UserFactory(email="broken@example.com")
+    primary.handler.data_refuse["broken@example.com"] = "451 4.3.0 local error in processing"
+    [first] = _queued(1, user=broken)
+    second, third, fourth = _queued(3)
+
+    with override_settings(EMAIL_PROVIDERS=accounts):
+        _send([first, second, third, fourth])
+
+    # `second` left with `first`, on the primary, and was accepted there: recorded there, not sent again.
+    assert _received(primary) == [str(second.id)]
+    assert _received(backup) == [str(first.id), str(third.id), str(fourth.id)]
+    assert set(Notification.objects.values_list("status", flat=True)) == {NotificationStatus.SENT}
+    assert list(
+        Notification.objects.get(pk=second.pk).delivery_attempts.values_list("provider", flat=True)
+    ) == ["primary"]
+
+
 def test_a_recipient_refused_fails_at_once_without_trying_the_second_server(servers):
     primary, backup = servers
     user = UserFactory(email="gone@example.com")
