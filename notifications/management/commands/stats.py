@@ -89,5 +89,6 @@ class Command(BaseCommand):
             out(self.style.WARNING(f"queues: the broker did not answer ({report['broker_error']})"))
             return
         out("queues (messages / consumers):")
+        width = max((len(name) for name in report["queues"]), default=0)
         for name, depth in report["queues"].items():
-            out(f"  {name:12} {depth['messages']} / {depth['consumers']}")
+            out(f"  {name:{width}} {depth['messages']} / {depth['consumers']}")
