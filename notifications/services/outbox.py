@@ -111,18 +111,19 @@ _RELAY_COLUMNS = (
 
 
 def _due_rows(limit: int) -> list[tuple[Any, ...]]:
-    """The due entries to publish this round, locked (SKIP LOCKED): the urgent ones first (a small
-    partial index), then the rest by due time."""
+    """The due entries to publish this round, locked (SKIP LOCKED), by due time. When more are due than
+    one round takes, the urgent ones (a small partial index) come first; otherwise every due entry is in
+    the one query already, so an idle relay's poll stays one index lookup."""
     due = OutboxEntry.objects.select_for_update(skip_locked=True, of=("self",)).filter(
         available_at__lte=timezone.now()
     )
+    rows = list(due.order_by("available_at").values_list(*_RELAY_COLUMNS)[:limit])
+    if len(rows) < limit:
+        return rows
     urgent = list(due.filter(lane=Lane.URGENT).order_by("available_at").values_list(*_RELAY_COLUMNS)[:limit])
-    if len(urgent) >= limit:
-        return urgent
     taken = {row[0] for row in urgent}
-    rest = due.order_by("available_at").values_list(*_RELAY_COLUMNS)[:limit]
-    # The rest may list the urgent ones again (this transaction holds their locks): once each.
-    return urgent + [row for row in rest if row[0] not in taken][: limit - len(urgent)]
+    # The first query may list some urgent ones too (this transaction holds their locks): once each.
+    return urgent + [row for row in rows if row[0] not in taken][: limit - len(urgent)]
 
 
 def outbox_relay_once(*, publisher: BatchPublisher, batch: int | None = None) -> int:
