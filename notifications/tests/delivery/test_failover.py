@@ -258,3 +258,27 @@ def test_the_environment_takes_a_json_list_of_providers():
     assert delivery._provider_list("a.b.One, c.d.Two") == ["a.b.One", "c.d.Two"]
     with pytest.raises(ImproperlyConfigured):
         delivery._provider_list('[{"class": "x"}')  # not JSON: refused at start, not guessed
+
+
+@pytest.mark.parametrize(
+    ("entries", "error_id"),
+    [
+        ([{"class": SMTP, "options": {"hots": "typo.example"}}], "notifications.E003"),
+        (["notifications.providers.nowhere.Provider"], "notifications.E002"),
+        ([SMTP, SMTP], "notifications.E004"),
+        ([{"class": SMTP, "port": 25}], "notifications.E001"),
+    ],
+)
+def test_a_wrong_provider_list_stops_every_command_at_start_with_its_reason(entries, error_id):
+    from notifications.checks import provider_settings_check
+
+    with override_settings(EMAIL_PROVIDERS=entries):
+        errors = provider_settings_check(None)
+
+    assert [error.id for error in errors] == [error_id]
+
+
+def test_the_shipped_provider_settings_pass_the_check():
+    from notifications.checks import provider_settings_check
+
+    assert provider_settings_check(None) == []
