@@ -96,3 +96,16 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} device of {self.user_id}"
+
+
+class APIKeyUse(models.Model):
+    """When an API key last authenticated a request, to within API_KEY_CACHE_SECONDS: a process writes
+    it when it verifies the key against the database, not on every request."""
+
+    api_key = models.OneToOneField(
+        "rest_framework_api_key.APIKey", on_delete=models.CASCADE, primary_key=True, related_name="use"
+    )
+    last_used_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id} last used {self.last_used_at}"

@@ -234,7 +234,7 @@ def device_get(*, user: User, token: str) -> Device | None:
 
 def api_key_list() -> QuerySet[APIKey]:
     """The service callers' API keys, newest first (hashes only: a key itself is never stored)."""
-    return APIKey.objects.order_by("-created")
+    return APIKey.objects.select_related("use").order_by("-created")
 
 
 def api_key_get(*, prefix: str) -> APIKey | None:

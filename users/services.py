@@ -27,7 +27,7 @@ from notifier.api.errors import ApplicationError
 from notifier.api.ratelimit import rate_limit_hit, rate_limit_reset
 from notifier.cache import CACHE_ERRORS
 from templates_app.languages import language_is_valid, language_normalize
-from users.models import Device, User, default_preferences, device_token_validators
+from users.models import APIKeyUse, Device, User, default_preferences, device_token_validators
 from users.selectors import user_profile_invalidate
 
 logger = logging.getLogger(__name__)
@@ -467,6 +467,16 @@ def auth_refresh(*, refresh_token: str) -> TokenPair:
         if not newly_blacklisted:
             raise _refresh_refused()
         return _token_pair(RefreshToken.for_user(user))
+
+
+def api_key_used(*, api_key_id: str) -> None:
+    """Records that the key authenticated a request now (one upsert)."""
+    APIKeyUse.objects.bulk_create(
+        [APIKeyUse(api_key_id=api_key_id, last_used_at=timezone.now())],
+        update_conflicts=True,
+        unique_fields=["api_key"],
+        update_fields=["last_used_at"],
+    )
 
 
 def api_key_revoke(*, api_key: APIKey) -> None:

@@ -1,12 +1,15 @@
 """Service callers authenticate with `X-API-Key`; the key is hashed at rest and revocable."""
 
 import hashlib
+import logging
 import time
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError
+from django.utils.module_loading import import_string
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
@@ -22,6 +25,7 @@ from rest_framework_simplejwt.tokens import Token
 # whole key, so only a caller holding the exact key benefits from the entry.
 _verified: dict[str, tuple[float, AbstractAPIKey]] = {}
 _VERIFIED_MAX = 1024
+logger = logging.getLogger(__name__)
 
 
 def _valid_key(key: str) -> AbstractAPIKey:
@@ -38,7 +42,17 @@ def _valid_key(key: str) -> AbstractAPIKey:
     if len(_verified) >= _VERIFIED_MAX:
         _verified.clear()
     _verified[digest] = (now + settings.API_KEY_CACHE_SECONDS, api_key)
+    _used(api_key)
     return api_key
+
+
+def _used(api_key: AbstractAPIKey) -> None:
+    """Its "last used", at most once per API_KEY_CACHE_SECONDS per process; a failed write does not
+    refuse the request it came with."""
+    try:
+        import_string(settings.API_KEY_USED_HOOK)(api_key_id=api_key.pk)
+    except DatabaseError as exc:
+        logger.warning("recording an API key's use failed", extra={"error": repr(exc)})
 
 
 class APIKeyAuthentication(BaseAuthentication):

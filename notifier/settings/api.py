@@ -33,6 +33,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, API_BATCH_MAX_BODY_BYTES)
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
 # A verified key is trusted this long per process without a query; revocation takes effect within it.
 API_KEY_CACHE_SECONDS = env.float("API_KEY_CACHE_SECONDS", default=5.0)
+# Called with the key's id when a process verifies a key against the database (its "last used"): an
+# import string, so the API plumbing imports no app.
+API_KEY_USED_HOOK = "users.services.api_key_used"
 
 # The development default serves DEBUG only: without DEBUG, settings refuse it (settings.secret_keys).
 # `manage.py check --deploy` flags it too (notifier.W001).

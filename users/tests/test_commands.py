@@ -1,11 +1,13 @@
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework_api_key.models import APIKey
+
+from users.models import APIKeyUse
 
 pytestmark = pytest.mark.django_db
 
@@ -113,3 +115,24 @@ def test_apikey_revoke_of_an_unknown_prefix_changes_nothing():
         apikey("revoke", "nope")
 
     assert APIKey.objects.filter(revoked=True).count() == 0
+
+
+def test_apikey_list_shows_when_each_key_was_last_used(anonymous_client):
+    from notifier.api import authentication
+
+    used = apikey("create", "billing-service").splitlines()[-1]
+    apikey("create", "idle-service")
+    authentication._verified.clear()  # this process has not verified the key yet
+    before = timezone.now()
+    anonymous_client.credentials(HTTP_X_API_KEY=used)
+
+    first = anonymous_client.get("/api/v1/users/")
+    after_first = APIKeyUse.objects.get().last_used_at
+    second = anonymous_client.get("/api/v1/users/")  # trusted from the process's cache: no second write
+    listed = {row["name"]: row["last_used"] for row in json.loads(apikey("list", "--json"))}
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert APIKeyUse.objects.get().last_used_at == after_first
+    assert listed["idle-service"] is None
+    assert before <= datetime.fromisoformat(listed["billing-service"]) <= timezone.now()
+    assert "never" in apikey("list")

@@ -20,6 +20,7 @@ def _row(api_key: APIKey) -> dict[str, Any]:
         "expires": api_key.expiry_date.isoformat() if api_key.expiry_date else None,
         "revoked": api_key.revoked,
         "valid": not api_key.revoked and not api_key.has_expired,
+        "last_used": api_key.use.last_used_at.isoformat() if hasattr(api_key, "use") else None,
     }
 
 
@@ -32,7 +33,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
-        listing = sub.add_parser("list", help="Every key: name, prefix, created, expiry, revoked.")
+        listing = sub.add_parser("list", help="Every key: name, prefix, created, expiry, last used, state.")
         listing.add_argument("--json", action="store_true", help="One JSON array on stdout.")
         create = sub.add_parser("create", help="A new key, printed once on the last line.")
         create.add_argument("name", help=f"Who the key is for (at most {NAME_MAX_LENGTH} characters).")
@@ -51,12 +52,12 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(rows, indent=2))
             return
-        self.stdout.write(f"{'prefix':10} {'name':30} {'created':20} {'expires':20} state")
+        self.stdout.write(f"{'prefix':10} {'name':30} {'created':20} {'expires':20} {'last used':20} state")
         for row in rows:
             state = "revoked" if row["revoked"] else ("valid" if row["valid"] else "expired")
             self.stdout.write(
                 f"{row['prefix']:10} {row['name'][:30]:30} {row['created'][:19]:20} "
-                f"{(row['expires'] or 'never')[:19]:20} {state}"
+                f"{(row['expires'] or 'never')[:19]:20} {(row['last_used'] or 'never')[:19]:20} {state}"
             )
 
     def _create(self, options: dict[str, Any]) -> None:
