@@ -145,6 +145,7 @@ class OutboxEntry(models.Model):
     lane = _lane_field()
 
     class Meta:
+        verbose_name_plural = "outbox entries"
         ordering = ["available_at"]
         indexes = [
             models.Index(fields=["available_at"], name="outbox_available_at"),

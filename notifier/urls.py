@@ -16,6 +16,10 @@ api_v1 = [
     path("", include("notifications.urls")),
 ]
 
+admin.site.site_header = "notifier administration"
+admin.site.site_title = "notifier"
+admin.site.index_title = "Notifications, templates, users and operations"
+
 urlpatterns = [
     path("health", api_views.health, name="health"),
     path("ready", api_views.ready, name="ready"),

@@ -9,6 +9,7 @@ from django.contrib.auth.forms import BaseUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from notifier.api.errors import ApplicationError
 from users.models import Device, User
@@ -104,3 +105,10 @@ class UserAdmin(DjangoUserAdmin):
         super().delete_queryset(request, queryset)
         for user_id in user_ids:
             user_profile_invalidate(user_id=user_id)
+
+
+# The refresh tokens' bookkeeping (rotation, revocation) belongs to the API; an operator acts on users and
+# API keys, not on these rows, so they stay out of the admin's index.
+for _model in (OutstandingToken, BlacklistedToken):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)

@@ -297,3 +297,14 @@ def test_topics_show_their_subscribers_and_broadcasts_their_progress(superuser_c
     assert users[0].email in subscribers and users[1].email in subscribers
     assert "<tr><td>sent</td><td>1</td></tr><tr><td>skipped</td><td>1</td></tr>" in page
     assert "2 notifications" in its_notifications
+
+
+@pytest.mark.django_db
+def test_the_admin_index_is_titled_after_the_product_and_lists_what_an_operator_acts_on(superuser_client):
+    page = superuser_client.get("/admin/").content.decode()
+
+    assert "<title>Notifications, templates, users and operations | notifier</title>" in page
+    assert "notifier administration" in page
+    assert "Outbox entries" in page and "Outbox entrys" not in page
+    assert "Blacklisted tokens" not in page and "Outstanding tokens" not in page
+    assert "Users" in page and "API keys" in page
