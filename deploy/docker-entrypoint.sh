@@ -1,7 +1,8 @@
 #!/bin/sh
 # The image's entrypoint: the first argument picks the role, one per Procfile process
 # (api = web, email-worker = email_worker, email-urgent-worker = email_urgent_worker, push-worker =
-# push_worker, push-urgent-worker = push_urgent_worker, relay = relay), plus `migrate`,
+# push_worker, push-urgent-worker = push_urgent_worker, webhook-worker = webhook_worker, relay = relay),
+# plus `migrate`,
 # the one-shot that prepares the database and the broker. Anything else runs as given
 # (`docker compose run --rm api python manage.py dlq list`). Each role replaces this shell (exec), so
 # it receives SIGTERM itself and stops gracefully.
@@ -23,6 +24,9 @@ case "$role" in
         ;;
     push-urgent-worker)
         exec python manage.py run_worker push --urgent
+        ;;
+    webhook-worker)
+        exec python manage.py run_worker webhook
         ;;
     relay)
         exec python manage.py outbox_relay

@@ -1,6 +1,6 @@
 """Operations in the admin: follow a notification's timeline, retry failed ones, and the operations page
 (queue and dead-letter queue depths, outbox backlog, circuit breakers, dead letters to replay); topics,
-their subscribers, and the progress of broadcasts."""
+their subscribers, and the progress of broadcasts; status webhook endpoints, their events and attempts."""
 
 import uuid
 from typing import Any
@@ -25,6 +25,10 @@ from notifications.models import (
     OutboxEntry,
     Topic,
     TopicSubscription,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookEventState,
 )
 from notifications.selectors import (
     breaker_states,
@@ -37,6 +41,8 @@ from notifications.selectors import (
 )
 from notifications.services.cancel import broadcast_cancel, notification_cancel
 from notifications.services.dlq import dlq_list, dlq_replay, notifications_retry_failed
+from notifications.webhooks.delivery import webhook_events_replay
+from notifications.webhooks.endpoints import webhook_endpoint_update
 from notifier.api.errors import ApplicationError
 
 # The operations page lists at most this many dead letters (reading one is a broker round trip).
@@ -312,3 +318,119 @@ class BroadcastAdmin(admin.ModelAdmin):
             rows,
             url,
         )
+
+
+# --- status webhooks ----------------------------------------------------------------------------------
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    fk_name = "event"
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("created_at", "status_code", "latency_ms", "succeeded", "error", "worker")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    """Endpoints are registered through the API (the secret is shown to the caller once); here an operator
+    sees their health, and disables, enables or replays them."""
+
+    list_display = [
+        "id", "url", "is_active", "health", "events_list", "max_events_per_request", "failing_since",
+        "created_by", "created_at",
+    ]  # fmt: skip
+    list_filter = ["is_active"]
+    search_fields = ["url", "description", "created_by"]
+    fields = readonly_fields = (
+        "url", "description", "events", "max_events_per_request", "is_active", "disabled_reason",
+        "disabled_at", "failing_since", "created_by", "created_at", "updated_at", "recent_attempts",
+    )  # fmt: skip
+    actions = ["disable_endpoints", "enable_endpoints", "replay_failed_events"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="Events")
+    def events_list(self, obj: WebhookEndpoint) -> str:
+        return ", ".join(obj.events)
+
+    @admin.display(description="Health")
+    def health(self, obj: WebhookEndpoint) -> str:
+        if not obj.is_active:
+            return f"disabled: {obj.disabled_reason}"
+        return f"failing since {obj.failing_since:%Y-%m-%d %H:%M:%S}" if obj.failing_since else "ok"
+
+    @admin.display(description="Recent attempts")
+    def recent_attempts(self, obj: WebhookEndpoint) -> SafeString:
+        attempts = WebhookAttempt.objects.filter(endpoint=obj).order_by("-id")[:20]
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (a.created_at.strftime("%Y-%m-%d %H:%M:%S"), a.event_id, a.status_code or "-",
+                 f"{a.latency_ms} ms" if a.latency_ms is not None else "-", a.error or "ok")
+                for a in attempts
+            ),
+        )  # fmt: skip
+        header = "<tr><th>at</th><th>event</th><th>status</th><th>latency</th><th>error</th></tr>"
+        return format_html("<table>{}{}</table>", SafeString(header), rows)
+
+    @admin.action(description="Disable the selected endpoints (their events wait)")
+    def disable_endpoints(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        for endpoint in queryset:
+            webhook_endpoint_update(endpoint=endpoint, changes={"is_active": False})
+            self.log_change(request, endpoint, "Disabled.")
+        self.message_user(request, f"{queryset.count()} endpoint(s) disabled.", messages.SUCCESS)
+
+    @admin.action(description="Enable the selected endpoints (what waited is sent)")
+    def enable_endpoints(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        for endpoint in queryset:
+            webhook_endpoint_update(endpoint=endpoint, changes={"is_active": True})
+            self.log_change(request, endpoint, "Enabled.")
+        self.message_user(request, f"{queryset.count()} endpoint(s) enabled.", messages.SUCCESS)
+
+    @admin.action(description="Replay the selected endpoints' failed events")
+    def replay_failed_events(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        replayed = 0
+        for endpoint in queryset:
+            count = webhook_events_replay(endpoint_id=endpoint.id)
+            replayed += count
+            self.log_change(request, endpoint, f"Replayed {count} failed event(s).")
+        self.message_user(request, f"{replayed} failed event(s) will be sent again.", messages.SUCCESS)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = [
+        "id", "event_type", "endpoint", "state", "attempts", "last_error", "notification_id", "created_at",
+        "delivered_at",
+    ]  # fmt: skip
+    list_filter = ["state", "event_type", "endpoint"]
+    search_fields = ["=notification_id", "=broadcast_id", "last_error"]
+    list_select_related = ["endpoint"]
+    fields = readonly_fields = (
+        "endpoint", "event_type", "state", "attempts", "last_error", "notification_id", "broadcast_id",
+        "payload", "created_at", "available_at", "delivered_at",
+    )  # fmt: skip
+    inlines = [WebhookAttemptInline]
+    actions = ["replay_events"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Replay the selected events (failed or delivered: sent again)")
+    def replay_events(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
+        selected = list(queryset.values_list("id", flat=True))
+        count = webhook_events_replay(
+            event_ids=selected, states=(WebhookEventState.FAILED, WebhookEventState.DELIVERED)
+        )
+        for event in queryset:
+            self.log_change(request, event, "Replayed.")
+        self.message_user(request, f"{count} event(s) will be sent again.", messages.SUCCESS)

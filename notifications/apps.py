@@ -6,7 +6,7 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from notifications import checks, webhooks  # noqa: F401 - checks registers the system checks
+        from notifications import anymail_tracking, checks  # noqa: F401 - checks registers the system checks
         from notifications.providers import registry  # noqa: F401 - follows changes of provider settings
 
-        webhooks.connect()
+        anymail_tracking.connect()

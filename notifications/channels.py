@@ -67,3 +67,10 @@ def lane_of_routing_key(routing_key: str) -> Lane:
     """The lane a message was routed to, from its routing key (`email`, `email.urgent`, ...)."""
     _, _, lane = routing_key.partition(".")
     return Lane(lane) if lane in Lane.__members__.values() else Lane.NORMAL
+
+
+# The webhook pool's queue: signed status events to callers' endpoints (notifications/webhooks/). Its
+# messages carry event ids; PostgreSQL holds the events, so a message lost or dropped loses nothing.
+WEBHOOK_QUEUE = "webhook.queue"
+WEBHOOK_ROUTING_KEY = "webhook"
+WEBHOOK_TASK_NAME = "notifications.deliver_webhooks"

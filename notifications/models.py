@@ -283,3 +283,117 @@ class Broadcast(models.Model):
 
     def __str__(self) -> str:
         return f"broadcast {self.id} ({self.status})"
+
+
+class WebhookEventType(models.TextChoices):
+    """What a status webhook reports: a notification's end (or confirmed delivery), a broadcast's fan-out
+    done."""
+
+    NOTIFICATION_SENT = "notification.sent"
+    NOTIFICATION_DELIVERED = "notification.delivered"
+    NOTIFICATION_FAILED = "notification.failed"
+    NOTIFICATION_SKIPPED = "notification.skipped"
+    NOTIFICATION_CANCELLED = "notification.cancelled"
+    NOTIFICATION_EXPIRED = "notification.expired"
+    BROADCAST_COMPLETED = "broadcast.completed"
+
+
+class WebhookEndpoint(models.Model):
+    """A caller's URL that receives signed status events (Standard Webhooks)."""
+
+    id = models.BigAutoField(primary_key=True)
+    url = models.URLField(max_length=2000)
+    description = models.CharField(max_length=500, blank=True, default="")
+    events = ArrayField(models.CharField(max_length=32, choices=WebhookEventType.choices))
+    # The signing secret (`whsec_` + base64 of 32 random bytes), shown once. After a rotation the previous
+    # one signs too until previous_secret_expires_at, so receivers can switch without losing events.
+    secret = models.CharField(max_length=100)
+    previous_secret = models.CharField(max_length=100, blank=True, default="")
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    # Events per request: 1 sends each alone; more sends a `batch` of up to this many.
+    max_events_per_request = models.PositiveSmallIntegerField(default=1)
+    is_active = models.BooleanField(default=True)
+    disabled_reason = models.TextField(blank=True, default="")
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    # Since when every request has failed (null while it answers); past WEBHOOK_DISABLE_AFTER_SECONDS the
+    # endpoint is disabled.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    created_by = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"webhook {self.id} {self.url}"
+
+
+class WebhookEventState(models.TextChoices):
+    PENDING = "pending"  # due at available_at (or waiting for its disabled endpoint)
+    DELIVERED = "delivered"  # the endpoint answered 2xx
+    FAILED = "failed"  # retried for WEBHOOK_RETRY_WINDOW_SECONDS without success; replayable
+
+
+class WebhookEvent(models.Model):
+    """One event for one endpoint: its own outbox. Written by the database in the same transaction as the
+    status change it reports (the triggers of migration 0008), so no status change is reported twice or
+    lost; the relay publishes due ones to webhook.queue and a webhook worker sends them."""
+
+    id = models.BigAutoField(primary_key=True)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="webhook_events")
+    event_type = models.CharField(max_length=32, choices=WebhookEventType.choices)
+    notification_id = models.UUIDField(null=True, blank=True)
+    broadcast_id = models.UUIDField(null=True, blank=True)
+    # The Standard Webhooks body: {"type", "timestamp", "data"}.
+    payload = models.JSONField()
+    state = models.CharField(
+        max_length=16, choices=WebhookEventState.choices, default=WebhookEventState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    # The relay publishes it once this time has come (and pushes it one lease ahead when it does).
+    available_at = models.DateTimeField(default=timezone.now, db_default=Now())
+    # A worker holds it until then: a second message for it meanwhile does nothing.
+    leased_until = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["available_at"], name="webhook_event_due", condition=models.Q(state="pending")
+            ),
+            models.Index(fields=["endpoint", "-id"], name="webhook_event_endpoint"),
+            models.Index(
+                fields=["endpoint", "notification_id", "id"],
+                name="webhook_event_order",
+                condition=models.Q(state="pending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} #{self.id} ({self.state})"
+
+
+class WebhookAttempt(models.Model):
+    """One request that carried an event: what the endpoint answered, how fast, or what went wrong."""
+
+    id = models.BigAutoField(primary_key=True)
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="webhook_attempts")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="webhook_attempts")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    response_body = models.TextField(blank=True, default="")
+    succeeded = models.BooleanField(default=False)
+    worker = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, db_default=Now())
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["endpoint", "-id"], name="webhook_attempt_endpoint")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.id} of event {self.event_id}: {self.status_code or self.error[:40]}"

@@ -18,9 +18,10 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection
 
-from notifications.channels import Channel, lane_of_routing_key
+from notifications.channels import WEBHOOK_TASK_NAME, Channel, lane_of_routing_key
 from notifications.delivery import BatchReport, delivery_batch_send
 from notifications.services.publisher import BatchPublisher, OutgoingTask
+from notifications.webhooks.delivery import webhook_events_deliver
 from notifier.logging import correlation_id_set
 
 logger = logging.getLogger(__name__)
@@ -112,3 +113,18 @@ def deliver_email(self: Task, notification_ids: list[str] | str) -> str:
 @shared_task(bind=True, name=Channel.PUSH.task_name, acks_late=True)
 def deliver_push(self: Task, notification_ids: list[str] | str) -> str:
     return _deliver(self, notification_ids, Channel.PUSH)
+
+
+@shared_task(bind=True, name=WEBHOOK_TASK_NAME, acks_late=True)
+def deliver_webhooks(self: Task, event_ids: list[int], endpoint_id: int) -> str:
+    """Status events to one endpoint. The events' lease decides who sends: a repeated message does nothing
+    while another worker holds them, and a message lost with its worker is published again by the relay."""
+    report = webhook_events_deliver(
+        event_ids=[int(i) for i in event_ids],
+        endpoint_id=int(endpoint_id),
+        worker=f"{self.request.hostname}:{os.getpid()}",
+    )
+    return (
+        f"delivered={report.delivered} retried={report.retried} failed={report.failed} "
+        f"skipped={report.skipped}"
+    )

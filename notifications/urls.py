@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from notifications import apis, topic_apis
+from notifications import apis, topic_apis, webhook_apis
 
 urlpatterns = [
     path("notifications/", apis.NotificationListCreateApi.as_view(), name="notification-list"),
@@ -23,6 +23,16 @@ urlpatterns = [
     path("topics/", topic_apis.TopicListCreateApi.as_view(), name="topic-list"),
     path("topics/<slug:key>", topic_apis.TopicDetailApi.as_view(), name="topic-detail"),
     path("topics/<slug:key>/subscribers", topic_apis.TopicSubscribersApi.as_view(), name="topic-subscribers"),
+    path("webhooks/", webhook_apis.WebhookListCreateApi.as_view(), name="webhook-list"),
+    path("webhooks/<str:endpoint_id>", webhook_apis.WebhookDetailApi.as_view(), name="webhook-detail"),
+    path(
+        "webhooks/<str:endpoint_id>/rotate-secret",
+        webhook_apis.WebhookRotateSecretApi.as_view(),
+        name="webhook-rotate-secret",
+    ),
+    path(
+        "webhooks/<str:endpoint_id>/events", webhook_apis.WebhookEventListApi.as_view(), name="webhook-events"
+    ),
     path("email/status/", apis.EmailStatusApi.as_view(), name="email-status"),
     path("push/status/", apis.PushStatusApi.as_view(), name="push-status"),
 ]

@@ -5,6 +5,7 @@
                           --email.bulk----> email.bulk.queue   (quorum) --+   notifications.dlx --> email.dlq
                           --push.urgent, push, push.bulk--> push.urgent.queue, push.queue, push.bulk.queue
                                                           --rejected/poison--> notifications.dlx --> push.dlq
+                          --webhook--> webhook.queue (quorum; status events to callers' endpoints)
 
 One queue per channel and lane (notifications/channels.py), each with the same dead-lettering.
 
@@ -19,7 +20,14 @@ from typing import Any
 from celery import Celery, signals
 from kombu import Connection, Exchange, Queue
 
-from notifications.channels import CHANNELS, LANES, Channel
+from notifications.channels import (
+    CHANNELS,
+    LANES,
+    WEBHOOK_QUEUE,
+    WEBHOOK_ROUTING_KEY,
+    WEBHOOK_TASK_NAME,
+    Channel,
+)
 from notifier.worker_metrics import worker_metrics_connect
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "notifier.settings")
@@ -50,6 +58,21 @@ def build_topology(*, delivery_limit: int) -> tuple[Exchange, Exchange, list[Que
         for channel in CHANNELS
         for lane in LANES
     ]
+    # The webhook pool's queue. No dead-lettering: PostgreSQL holds every event, and the relay publishes
+    # one again once its lease ran out, so a message dropped after its delivery limit loses nothing.
+    queues.append(
+        Queue(
+            WEBHOOK_QUEUE,
+            exchange=exchange,
+            routing_key=WEBHOOK_ROUTING_KEY,
+            durable=True,
+            queue_arguments={
+                "x-queue-type": "quorum",
+                "x-overflow": "reject-publish",
+                "x-delivery-limit": delivery_limit,
+            },
+        )
+    )
     dead_letter_queues = [
         Queue(
             channel.dlq,
@@ -103,7 +126,8 @@ def _apply_topology(sender: Celery, source: Any, **kwargs: Any) -> None:
     source.task_default_queue = Channel.EMAIL.queue
     source.task_default_routing_key = Channel.EMAIL.value
     source.task_routes = {
-        channel.task_name: {"queue": channel.queue, "routing_key": channel.value} for channel in CHANNELS
+        **{channel.task_name: {"queue": channel.queue, "routing_key": channel.value} for channel in CHANNELS},
+        WEBHOOK_TASK_NAME: {"queue": WEBHOOK_QUEUE, "routing_key": WEBHOOK_ROUTING_KEY},
     }
 
 

@@ -1,22 +1,32 @@
 """The worker command line, written once. Each channel has two pools: the main one serves its normal and
 bulk lanes, the urgent one only its urgent lane, so a one-time code never waits behind a bulk send.
 `manage.py run_worker <channel> [--urgent]` runs this argv (the Procfile, the image's entrypoint), and the
-tests and `make bench` start the same."""
+tests and `make bench` start the same. The `webhook` pool serves webhook.queue (status events to callers).
+"""
 
 import sys
 
-from notifications.channels import Channel, Lane
+from notifications.channels import CHANNELS, WEBHOOK_QUEUE, Channel, Lane
+
+WEBHOOK_POOL = "webhook"
+# What `run_worker` takes: a channel, or the webhook pool.
+POOLS: tuple[str, ...] = (*CHANNELS, WEBHOOK_POOL)
 
 MAIN_LANES = (Lane.NORMAL, Lane.BULK)
 URGENT_LANES = (Lane.URGENT,)
 
 
 def worker_pool_name(channel: Channel | str, *, urgent: bool) -> str:
-    """`email`, `email-urgent`, ...: the pool's Celery hostname prefix and its name in logs and metrics."""
+    """`email`, `email-urgent`, `webhook`...: the pool's Celery hostname prefix and its name in logs and
+    metrics."""
+    if channel == WEBHOOK_POOL:
+        return WEBHOOK_POOL
     return f"{Channel(channel).value}-urgent" if urgent else Channel(channel).value
 
 
 def worker_queues(channel: Channel | str, *, urgent: bool) -> list[str]:
+    if channel == WEBHOOK_POOL:
+        return [WEBHOOK_QUEUE]
     return [Channel(channel).lane_queue(lane) for lane in (URGENT_LANES if urgent else MAIN_LANES)]
 
 

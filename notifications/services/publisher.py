@@ -10,6 +10,7 @@ published until the broker has it) at many times the rate. Used by the outbox re
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ import kombu.exceptions
 from django.conf import settings
 
 from notifications.broker.connection import BROKER_ERRORS, broker_connection
-from notifications.channels import Channel, Lane
+from notifications.channels import WEBHOOK_ROUTING_KEY, WEBHOOK_TASK_NAME, Channel, Lane
 from notifier.celery import DLX_NAME, EXCHANGE_NAME
 from notifier.celery import app as celery_app
 
@@ -38,6 +39,48 @@ class OutgoingTask:
     lane: str = Lane.NORMAL
     headers: dict[str, Any] = field(default_factory=dict)
     dead_letter: bool = False
+
+    @property
+    def task_name(self) -> str:
+        return Channel(self.channel).task_name
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        return (list(self.notification_ids),)
+
+    @property
+    def exchange(self) -> str:
+        return DLX_NAME if self.dead_letter else EXCHANGE_NAME
+
+    @property
+    def routing_key(self) -> str:
+        channel = Channel(self.channel)
+        return channel.dlq if self.dead_letter else channel.routing_key(self.lane)
+
+    @property
+    def size(self) -> int:
+        return len(self.notification_ids)
+
+
+@dataclass(frozen=True)
+class WebhookTask:
+    """One webhook task message: events of one endpoint, for the webhook pool's queue."""
+
+    endpoint_id: int
+    event_ids: tuple[int, ...]
+    correlation_id: str = ""
+    headers: dict[str, Any] = field(default_factory=dict)
+    task_name: str = WEBHOOK_TASK_NAME
+    exchange: str = EXCHANGE_NAME
+    routing_key: str = WEBHOOK_ROUTING_KEY
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        return (list(self.event_ids), self.endpoint_id)
+
+    @property
+    def size(self) -> int:
+        return len(self.event_ids)
 
 
 class PublishFailed(Exception):
@@ -98,7 +141,7 @@ class BatchPublisher:
                 logger.debug("closing the publisher connection failed", exc_info=True)
         self._connection = self._channel = self._producer = None
 
-    def publish(self, tasks: list[OutgoingTask], *, timeout: float | None = None) -> None:
+    def publish(self, tasks: Sequence[OutgoingTask | WebhookTask], *, timeout: float | None = None) -> None:
         """Publishes every task and returns once the broker confirmed them all; else PublishFailed.
 
         A kept connection the broker closed meanwhile (a restart) fails at once: the set is published
@@ -110,7 +153,9 @@ class BatchPublisher:
             logger.info("publishing again on a new broker connection")
             self._publish_once(tasks, timeout=timeout)
 
-    def _publish_once(self, tasks: list[OutgoingTask], *, timeout: float | None = None) -> None:
+    def _publish_once(
+        self, tasks: Sequence[OutgoingTask | WebhookTask], *, timeout: float | None = None
+    ) -> None:
         if not tasks:
             return
         deadline = time.monotonic() + (timeout or settings.PUBLISH_TIMEOUT_SECONDS)
@@ -118,20 +163,15 @@ class BatchPublisher:
             self._open()
             assert self._producer is not None and self._connection is not None
             for task in tasks:
-                ids = list(task.notification_ids)
                 message = celery_app.amqp.as_task_v2(
-                    str(uuid.uuid4()), Channel(task.channel).task_name, args=(ids,), kwargs={}
+                    str(uuid.uuid4()), task.task_name, args=task.args, kwargs={}
                 )
                 celery_app.amqp.send_task_message(
                     self._producer,
-                    Channel(task.channel).task_name,
+                    task.task_name,
                     message,
-                    exchange=DLX_NAME if task.dead_letter else EXCHANGE_NAME,
-                    routing_key=(
-                        Channel(task.channel).dlq
-                        if task.dead_letter
-                        else Channel(task.channel).routing_key(task.lane)
-                    ),
+                    exchange=task.exchange,
+                    routing_key=task.routing_key,
                     exchange_type="topic",
                     declare=[],
                     retry=False,

@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from notifications.channels import CHANNELS, Channel
+from notifications.channels import CHANNELS, WEBHOOK_QUEUE, Channel
 from notifier.celery import topology_declare
 from notifier.workers import worker_argv, worker_queues
 from standins.boundary import FcmServer, SmtpServer, wait_for
@@ -39,7 +39,7 @@ WORKER_SETTINGS = {
 # The worker pools and the outbox relay, as `make run` starts them (push's urgent pool aside: nothing in
 # the suite needs it, and each pool is two more processes on a small machine).
 PROCESSES = (*CHANNELS, "email-urgent", "relay")
-WORK_QUEUES = [queue for channel in CHANNELS for queue in channel.queues]
+WORK_QUEUES = [*(queue for channel in CHANNELS for queue in channel.queues), WEBHOOK_QUEUE]
 DELAYED_QUEUES = [f"celery_delayed_{level}" for level in range(28)]
 
 
@@ -219,6 +219,15 @@ def pipeline(
     yield workers
     if smtp_server.controller is None:
         smtp_server.start()
+
+
+@pytest.fixture
+def webhook_pool(pipeline: Workers) -> Workers:
+    """The webhook worker pool beside the others (started by the first test that needs it)."""
+    process = pipeline.processes.get("webhook")
+    if process is None or process.poll() is not None:
+        pipeline.start("webhook")
+    return pipeline
 
 
 @pytest.fixture

@@ -38,9 +38,13 @@ PROCFILE_ROLES = {
     "email_urgent_worker": "email-urgent-worker",
     "push_worker": "push-worker",
     "push_urgent_worker": "push-urgent-worker",
+    "webhook_worker": "webhook-worker",
     "relay": "relay",
 }
-APP_SERVICES = ["api", "email-worker", "email-urgent-worker", "push-worker", "push-urgent-worker", "relay"]
+APP_SERVICES = [
+    "api", "email-worker", "email-urgent-worker", "push-worker", "push-urgent-worker", "webhook-worker",
+    "relay",
+]  # fmt: skip
 REQUIRED_SERVICES = [*APP_SERVICES, "postgres", "redis", "rabbitmq"]
 ENV_LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=")
 

@@ -11,6 +11,7 @@ from notifications.channels import CHANNELS
 from notifications.services.broadcast import broadcast_expand_once
 from notifications.services.outbox import outbox_relay_once, outbox_sweep_stalled
 from notifications.services.publisher import BatchPublisher, PublishFailed
+from notifications.webhooks.delivery import webhook_events_relay_once
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,8 @@ class Command(BaseCommand):
     help = (
         "Runs the outbox relay: expands broadcasts into their recipients' notifications, a chunk at a "
         "time, publishes what is due in the outbox to RabbitMQ as batch messages with publisher confirms, "
-        "and puts notifications that stopped moving back into the outbox. Several relays may run at once "
+        "puts notifications that stopped moving back into the outbox, and publishes due status webhook "
+        "events to the webhook pool. Several relays may run at once "
         "(rows are taken with SKIP LOCKED)."
     )
 
@@ -47,8 +49,11 @@ class Command(BaseCommand):
         if options["once"]:
             expanded = broadcast_expand_once()
             count = outbox_relay_once(publisher=publisher)
+            events = webhook_events_relay_once(publisher=publisher)
             publisher.close()
-            self.stdout.write(self.style.SUCCESS(f"expanded {expanded}, relayed {count}"))
+            self.stdout.write(
+                self.style.SUCCESS(f"expanded {expanded}, relayed {count}, webhook events {events}")
+            )
             return
 
         stopping = False
@@ -61,7 +66,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         self.stdout.write(self.style.SUCCESS("outbox relay running"))
         backoff = 0.0
-        expanded = 0
+        expanded = events = 0
         next_sweep = time.monotonic() + SWEEP_INTERVAL_SECONDS
         while not stopping:
             try:
@@ -71,6 +76,8 @@ class Command(BaseCommand):
                 # A broadcast's chunk, then what is due: a large fan-out and the outbox move side by side.
                 expanded = broadcast_expand_once()
                 count = outbox_relay_once(publisher=publisher)
+                # Status events: small beside deliveries, and never ahead of them.
+                events = webhook_events_relay_once(publisher=publisher)
                 backoff = 0.0
             except PublishFailed as exc:
                 backoff = min(max(backoff * 2, 0.25), MAX_BACKOFF_SECONDS)
@@ -87,6 +94,6 @@ class Command(BaseCommand):
                 count = 0
             if backoff:
                 time.sleep(backoff)
-            elif count < settings.OUTBOX_RELAY_BATCH and not expanded:
+            elif count < settings.OUTBOX_RELAY_BATCH and not expanded and not events:
                 time.sleep(settings.OUTBOX_RELAY_INTERVAL_SECONDS)
         publisher.close()
