@@ -17,7 +17,14 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework_api_key.models import APIKey
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from notifications.models import Broadcast, Notification, NotificationStatus, Topic, TopicSubscription
+from notifications.models import (
+    Broadcast,
+    Notification,
+    NotificationStatus,
+    Topic,
+    TopicSubscription,
+    WebhookEndpoint,
+)
 from templates_app.tests.factories import TemplateFactory, TemplateVersionFactory
 from users.tests.factories import DEFAULT_PASSWORD, DeviceFactory, UserFactory, fcm_token
 
@@ -34,6 +41,7 @@ class World:
     device_token: str
     notification: Notification
     broadcast: Broadcast
+    webhook: WebhookEndpoint
 
     def client_for(self, caller: str) -> Client:
         client = Client()
@@ -61,6 +69,10 @@ def _same(status: Any) -> tuple[Any, ...]:
 
 def _user(w: World) -> str:
     return f"/api/v1/users/{w.owner.id}"
+
+
+def _webhook(w: World) -> str:
+    return f"/api/v1/webhooks/{w.webhook.id}"
 
 
 OPEN_200 = _same(200)
@@ -226,6 +238,24 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("api/v1/users/<any_uuid:user_id>/topics/<slug:key>", "delete"): Row(
         OWNER_KEY_STAFF_200, lambda w: f"{_user(w)}/topics/news"
     ),
+    # Status webhook endpoints: keys and staff only (a user never learns where events go, or a secret).
+    ("api/v1/webhooks/", "get"): Row((*KEY_OR_STAFF, 200, 200), lambda w: "/api/v1/webhooks/"),
+    ("api/v1/webhooks/", "post"): Row(
+        (*KEY_OR_STAFF, 201, 201),
+        lambda w: "/api/v1/webhooks/",
+        lambda w: {"url": "http://127.0.0.1:9/hooks", "events": ["notification.sent"]},
+    ),
+    ("api/v1/webhooks/<str:endpoint_id>", "get"): Row((*KEY_OR_STAFF, 200, 200), _webhook),
+    ("api/v1/webhooks/<str:endpoint_id>", "patch"): Row(
+        (*KEY_OR_STAFF, 200, 200), _webhook, lambda w: {"description": "changed"}
+    ),
+    ("api/v1/webhooks/<str:endpoint_id>", "delete"): Row((*KEY_OR_STAFF, 200, 200), _webhook),
+    ("api/v1/webhooks/<str:endpoint_id>/rotate-secret", "post"): Row(
+        (*KEY_OR_STAFF, 200, 200), lambda w: f"{_webhook(w)}/rotate-secret"
+    ),
+    ("api/v1/webhooks/<str:endpoint_id>/events", "get"): Row(
+        (*KEY_OR_STAFF, 200, 200), lambda w: f"{_webhook(w)}/events"
+    ),
     # The admin: staff sessions only; everyone else is sent to its login page. The API key is no session.
     ("admin/", "admin"): Row((302, 302, 302, 302, 200), lambda w: "/admin/"),
     # Its login page (rate limited, see users.admin_login): shown to all; staff already in go on in.
@@ -298,6 +328,9 @@ def world(db, settings) -> World:
         device_token=device.token,
         notification=notification,
         broadcast=broadcast,
+        webhook=WebhookEndpoint.objects.create(
+            url="http://127.0.0.1:9/hooks", events=["notification.sent"], secret="whsec_" + "A" * 44
+        ),
     )
 
 

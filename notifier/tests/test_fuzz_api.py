@@ -23,6 +23,7 @@ pytestmark = pytest.mark.fuzz
 USER_ID = uuid.UUID("00000000-0000-4000-8000-00000000f022")
 NOTIFICATION_ID = uuid.UUID("00000000-0000-4000-8000-00000000f023")
 TEMPLATE_CODE = "welcome"
+WEBHOOK_ID = 4242
 DEVICE_TOKEN = "fuzz-device:APA91b" + "x" * 40
 
 application = get_wsgi_application()
@@ -43,6 +44,7 @@ KNOWN_PATH_VALUES = {
     "notification_id": str(NOTIFICATION_ID),
     "code": TEMPLATE_CODE,
     "token": DEVICE_TOKEN,
+    "endpoint_id": str(WEBHOOK_ID),
 }
 
 
@@ -71,7 +73,7 @@ def flatmap_path_parameters(context, path_parameters):
 @pytest.fixture
 def world(transactional_db):
     """An API key, a user with a device, an email template and a notification; committed, like production."""
-    from notifications.models import Notification
+    from notifications.models import Notification, WebhookEndpoint
 
     _, key = APIKey.objects.create_key(name="fuzz")
     user = UserFactory(id=USER_ID)
@@ -89,6 +91,9 @@ def world(transactional_db):
         notification_type="email",
         template_code=TEMPLATE_CODE,
         variables={"name": "Ada"},
+    )
+    WebhookEndpoint.objects.create(
+        id=WEBHOOK_ID, url="http://127.0.0.1:9/hooks", events=["notification.sent"], secret="whsec_" + "A" * 44
     )
     CREDENTIALS.update(key=key, token=str(RefreshToken.for_user(user).access_token))
     yield
