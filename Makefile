@@ -19,8 +19,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $(STAMP)
 
-secrets: ## write fresh random DJANGO_SECRET_KEY and JWT_SECRET into .env unless it has them (kept after)
+secrets: install ## write fresh random DJANGO_SECRET_KEY, JWT_SECRET and a VAPID key pair into .env unless it has them (kept after)
 	@python3 scripts/ensure_secrets.py
+	@$(PY) scripts/ensure_vapid_keys.py
 
 migrate: install secrets ## create the database if it is missing and apply migrations
 	$(PY) scripts/ensure_database.py

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from notifications import apis, topic_apis, webhook_apis
+from notifications import apis, topic_apis, web_push_apis, webhook_apis
 
 urlpatterns = [
     path("notifications/", apis.NotificationListCreateApi.as_view(), name="notification-list"),
@@ -33,6 +33,7 @@ urlpatterns = [
     path(
         "webhooks/<str:endpoint_id>/events", webhook_apis.WebhookEventListApi.as_view(), name="webhook-events"
     ),
+    path("web-push/vapid-public-key", web_push_apis.VapidPublicKeyApi.as_view(), name="web-push-vapid-key"),
     path("email/status/", apis.EmailStatusApi.as_view(), name="email-status"),
     path("push/status/", apis.PushStatusApi.as_view(), name="push-status"),
 ]

@@ -215,7 +215,9 @@ class UserDevicesApi(APIView):
         summary="Register a push device",
         description=(
             "201 when the token is new. 200 when it was already registered: it is reactivated, its "
-            "platform and last_seen updated, and, if another user held it, it moves to this user."
+            "platform and last_seen updated, and, if another user held it, it moves to this user. A browser "
+            "registers its Push API subscription instead of a token (platform web): pushes reach it through "
+            "Web Push with this installation's VAPID key (GET /api/v1/web-push/vapid-public-key)."
         ),
         tags=[DEVICES_TAG],
         request=DeviceInputSerializer,
@@ -224,7 +226,17 @@ class UserDevicesApi(APIView):
     def post(self, request: Request, user_id: uuid.UUID) -> Response:
         user = _user_for_caller(request, user_id, write=True)
         data = validated_body(DeviceInputSerializer, request)
-        device, created = device_register(user=user, token=data["token"], platform=data["platform"])
+        subscription = data.get("subscription")
+        device, created = device_register(
+            user=user,
+            token=data.get("token", ""),
+            platform=data["platform"],
+            subscription=(
+                {"endpoint": subscription["endpoint"], "keys": dict(subscription["keys"])}
+                if subscription
+                else None
+            ),
+        )
         http_status = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(DeviceOutputSerializer(device).data, status=http_status)
 

@@ -21,6 +21,10 @@ def default_preferences() -> dict[str, bool]:
 # FCM and APNs tokens are ~64-200 characters of this alphabet. The column is wider, but a PostgreSQL
 # btree index entry cannot exceed ~2.7 kB, so longer values are refused before they reach the database.
 DEVICE_TOKEN_MAX_LENGTH = 1024
+# How a device is reached; push providers say which kinds they deliver (providers.base).
+DEVICE_KIND_FCM = "fcm"
+DEVICE_KIND_WEB_PUSH = "web_push"
+WEB_PUSH_TOKEN_PREFIX = "webpush:"  # noqa: S105 - a prefix, not a secret
 DEVICE_TOKEN_ALPHABET = r"A-Za-z0-9_:\-"  # noqa: S105 - a character class, not a secret
 device_token_format_validator = RegexValidator(
     rf"\A[{DEVICE_TOKEN_ALPHABET}]+\Z", "A device token holds only letters, digits, '_', ':' and '-'."
@@ -86,6 +90,9 @@ class Device(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="devices")
     token = models.CharField(max_length=4096, unique=True, validators=device_token_validators)
     platform = models.CharField(max_length=16, choices=Platform.choices)
+    # A browser's Push API subscription ({"endpoint", "keys": {"p256dh", "auth"}}), sent through Web Push
+    # (VAPID) instead of FCM; its token is then `webpush:` + a digest of the endpoint.
+    subscription = models.JSONField(null=True, blank=True)
     active = models.BooleanField(default=True)
     last_seen = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -96,6 +103,11 @@ class Device(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} device of {self.user_id}"
+
+    @property
+    def kind(self) -> str:
+        """How it is reached: `web_push` (a browser subscription) or `fcm` (a token)."""
+        return DEVICE_KIND_WEB_PUSH if self.subscription else DEVICE_KIND_FCM
 
 
 class APIKeyUse(models.Model):

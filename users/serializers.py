@@ -68,19 +68,51 @@ class PreferencesOutputSerializer(serializers.Serializer):
     push = serializers.BooleanField()
 
 
+class WebPushKeysSerializer(serializers.Serializer):
+    p256dh = StrictCharField(max_length=200, help_text="The browser's P-256 public key, base64url.")
+    auth = StrictCharField(max_length=200, help_text="The browser's 16-byte auth secret, base64url.")
+
+
+class WebPushSubscriptionSerializer(serializers.Serializer):
+    """What a browser's `PushSubscription.toJSON()` gives (expirationTime, if sent, is ignored)."""
+
+    endpoint = StrictCharField(max_length=2048, help_text="The browser's push service URL (https).")
+    keys = WebPushKeysSerializer()
+    expirationTime = serializers.IntegerField(required=False, allow_null=True)  # the browser's own name
+
+
 class DeviceInputSerializer(serializers.Serializer):
     token = StrictCharField(
         max_length=DEVICE_TOKEN_MAX_LENGTH,
         validators=[device_token_format_validator],
+        required=False,
         help_text="The push token from FCM (or APNs): letters, digits, '_', ':' and '-'.",
+    )
+    subscription = WebPushSubscriptionSerializer(
+        required=False,
+        help_text=(
+            "Instead of a token, for platform web: a browser's Push API subscription, sent through Web "
+            "Push (VAPID). The device's token is then derived from its endpoint."
+        ),
     )
     platform = serializers.ChoiceField(choices=Device.Platform.choices)
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("token" in attrs) == ("subscription" in attrs):
+            raise serializers.ValidationError({"non_field_errors": ["Give either token or subscription."]})
+        return attrs
+
 
 class DeviceOutputSerializer(serializers.ModelSerializer):
+    kind = serializers.ChoiceField(
+        choices=["fcm", "web_push"],
+        read_only=True,
+        help_text="web_push: a browser subscription; fcm: a token.",
+    )
+
     class Meta:
         model = Device
-        fields = ["token", "platform", "active", "last_seen", "created_at"]
+        fields = ["token", "platform", "kind", "active", "last_seen", "created_at"]
         read_only_fields = fields
 
 

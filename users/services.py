@@ -4,6 +4,8 @@ Every write runs in one transaction, so a failure leaves nothing half-written, a
 the delivery pipeline reads (name, email, preferences, is_active, language) drops the cached profile.
 """
 
+import base64
+import binascii
 import hashlib
 import logging
 import uuid
@@ -26,8 +28,16 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 from notifier.api.errors import ApplicationError
 from notifier.api.ratelimit import rate_limit_hit, rate_limit_reset
 from notifier.cache import CACHE_ERRORS
+from notifier.outbound import OutboundPolicy, OutboundRefused, outbound_url_check
 from templates_app.languages import language_is_valid, language_normalize
-from users.models import APIKeyUse, Device, User, default_preferences, device_token_validators
+from users.models import (
+    WEB_PUSH_TOKEN_PREFIX,
+    APIKeyUse,
+    Device,
+    User,
+    default_preferences,
+    device_token_validators,
+)
 from users.selectors import user_profile_invalidate
 
 logger = logging.getLogger(__name__)
@@ -294,12 +304,78 @@ def _device_fields_validate(*, token: str, platform: str) -> None:
         raise ApplicationError(f"Invalid input: {first}", code="validation_error", data=errors)
 
 
-def device_register(*, user: User, token: str, platform: str) -> tuple[Device, bool]:
-    """Registers `token` for `user`; returns the device and whether a new row was created.
+WEB_PUSH_ENDPOINT_MAX_LENGTH = 2048
+
+
+def web_push_policy() -> OutboundPolicy:
+    """What Web Push requests may reach (push services' URLs come from browsers), from settings."""
+    return OutboundPolicy(
+        allow_http=settings.WEB_PUSH_ALLOW_HTTP,
+        allow_private=settings.WEB_PUSH_ALLOW_PRIVATE,
+        connect_timeout=min(3.0, settings.WEB_PUSH_TIMEOUT_SECONDS),
+        timeout=settings.WEB_PUSH_TIMEOUT_SECONDS,
+        max_body=4096,
+    )
+
+
+def _b64url_bytes(value: Any) -> bytes | None:
+    if not isinstance(value, str) or not value or len(value) > 200:
+        return None
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (ValueError, binascii.Error):
+        return None
+
+
+def web_push_subscription_check(subscription: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A browser's Push API subscription, checked: its device token (`webpush:` + a digest of the
+    endpoint, so registering it again finds the same device) and the subscription as stored.
+
+    The endpoint is the browser's push service: https only, and no private or loopback address (the
+    workers will call it), unless WEB_PUSH_ALLOW_HTTP / WEB_PUSH_ALLOW_PRIVATE allow it."""
+    endpoint = subscription.get("endpoint")
+    keys = subscription.get("keys") or {}
+    errors: dict[str, list[str]] = {}
+    if not isinstance(endpoint, str) or not endpoint or len(endpoint) > WEB_PUSH_ENDPOINT_MAX_LENGTH:
+        errors["subscription.endpoint"] = [f"A URL of at most {WEB_PUSH_ENDPOINT_MAX_LENGTH} characters."]
+    else:
+        try:
+            outbound_url_check(endpoint, policy=web_push_policy())
+        except OutboundRefused as exc:
+            errors["subscription.endpoint"] = [f"This push service URL is refused: {exc.reason}."]
+    p256dh = _b64url_bytes(keys.get("p256dh")) if isinstance(keys, dict) else None
+    auth = _b64url_bytes(keys.get("auth")) if isinstance(keys, dict) else None
+    if p256dh is None or len(p256dh) != 65 or p256dh[0] != 4:
+        errors["subscription.keys.p256dh"] = ["The browser's P-256 public key (base64url, 65 bytes)."]
+    if auth is None or len(auth) != 16:
+        errors["subscription.keys.auth"] = ["The browser's auth secret (base64url, 16 bytes)."]
+    if errors:
+        first = next(iter(errors.values()))[0]
+        raise ApplicationError(f"Invalid subscription: {first}", code="validation_error", data=errors)
+    assert isinstance(endpoint, str) and isinstance(keys, dict)
+    digest = base64.urlsafe_b64encode(hashlib.sha256(endpoint.encode()).digest()).rstrip(b"=").decode()
+    stored = {"endpoint": endpoint, "keys": {"p256dh": keys["p256dh"], "auth": keys["auth"]}}
+    return WEB_PUSH_TOKEN_PREFIX + digest, stored
+
+
+def device_register(
+    *, user: User, token: str = "", platform: str, subscription: dict[str, Any] | None = None
+) -> tuple[Device, bool]:
+    """Registers `token` for `user`, or a browser's Web Push `subscription` (platform web); returns the
+    device and whether a new row was created.
 
     Tokens are unique: a token already registered (to this or another user, say after a phone changed
-    hands or accounts) moves to `user`, is reactivated and marked seen now.
+    hands or accounts) moves to `user`, is reactivated and marked seen now. So does a subscription
+    registered again (its token derives from its endpoint), with its keys renewed.
     """
+    if subscription is not None:
+        if platform != Device.Platform.WEB:
+            raise ApplicationError(
+                "A Web Push subscription is a web device: give platform web.",
+                code="validation_error",
+                data={"platform": ["A subscription needs platform web."]},
+            )
+        token, subscription = web_push_subscription_check(subscription)
     _device_fields_validate(token=token, platform=platform)
     now = timezone.now()
     with transaction.atomic():
@@ -308,8 +384,9 @@ def device_register(*, user: User, token: str, platform: str) -> tuple[Device, b
             try:
                 with transaction.atomic():
                     device = Device.objects.create(
-                        user=user, token=token, platform=platform, active=True, last_seen=now
-                    )
+                        user=user, token=token, platform=platform, active=True, last_seen=now,
+                        subscription=subscription,
+                    )  # fmt: skip
                 return device, True
             except IntegrityError:  # registered concurrently: take the existing row
                 device = Device.objects.select_for_update().get(token=token)
@@ -318,7 +395,8 @@ def device_register(*, user: User, token: str, platform: str) -> tuple[Device, b
         device.platform = platform
         device.active = True
         device.last_seen = now
-        device.save(update_fields=["user", "platform", "active", "last_seen"])
+        device.subscription = subscription
+        device.save(update_fields=["user", "platform", "active", "last_seen", "subscription"])
     if previous_user_id != user.pk:
         logger.info(
             "device moved to another user",

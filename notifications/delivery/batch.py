@@ -247,6 +247,7 @@ def _push_messages(
             image_url=rendered.image_url,
             link=rendered.link,
             data=data,
+            subscription=device.subscription,
         )
         for device in devices
         if device.id not in already
@@ -573,44 +574,134 @@ def _send_push_all(slot: ProviderSlot, messages: list[OutgoingPush]) -> list[Sen
 def _send_pushes(
     plans: list[_Plan], slots: list[ProviderSlot], *, worker: str, outcomes: list[_Outcome]
 ) -> list[str]:
-    """One provider call for every device of every notification (the provider chunks it), on the first
-    provider that takes it; returns the tokens the provider says are gone."""
+    """Every device's push through the first provider that delivers its kind (an FCM token, a browser's
+    Web Push subscription), each kind in one provider call (the provider chunks it), failing over to the
+    next provider of that kind; returns the tokens the providers say are gone.
+
+    A batch of one kind (the usual case) is one call whose failure ends each notification as a failed
+    call does (retry, breaker deferral, dead letter). In a batch of both kinds, a kind whose call failed
+    counts as that error for each of its devices, so a notification with a device of each kind is sent
+    where it could be and retried for the rest."""
     messages = [push for plan in plans for push in plan.pushes]
+    kinds = list(dict.fromkeys(push.kind for push in messages))
+    if len(kinds) == 1:
+        kind_slots = [slot for slot in slots if kinds[0] in slot.device_kinds]
+        if not kind_slots:
+            outcomes.extend(_no_provider(plan, kinds[0], slots) for plan in plans)
+            return []
+        started = timezone.now()
+        call = _push_on_first(plans, messages, kind_slots, worker=worker)
+        if call.error is not None:
+            outcomes.extend(_call_failed(plan, call.slot, call.error, started) for plan in plans)
+            return []
+        names = [call.slot.name] * len(messages)
+        return _push_outcomes(plans, messages, call.results, names, started=started, outcomes=outcomes)
+    started = timezone.now()
+    by_message: dict[int, tuple[SendResult, str]] = {}
+    for kind in kinds:
+        indexes = [i for i, push in enumerate(messages) if push.kind == kind]
+        group = [messages[i] for i in indexes]
+        group_plans = [plan for plan in plans if any(push.kind == kind for push in plan.pushes)]
+        kind_slots = [slot for slot in slots if kind in slot.device_kinds]
+        if not kind_slots:
+            configured = [slot for slot in providers_for(Channel.PUSH) if kind in slot.device_kinds]
+            error: DeliveryError = (
+                TransientDeliveryError(
+                    f"every {kind} provider's circuit breaker is open",
+                    retry_after=min(breaker_open_remaining(slot.breaker_name) for slot in configured),
+                )
+                if configured
+                else PermanentDeliveryError(f"no push provider delivers {kind} devices (PUSH_PROVIDERS)")
+            )
+            by_message.update({i: (SendResult(error=error), "") for i in indexes})
+            continue
+        call = _push_on_first(group_plans, group, kind_slots, worker=worker)
+        if call.error is not None:
+            exc = call.error
+            error = (
+                exc
+                if isinstance(exc, DeliveryError)
+                else TransientDeliveryError(f"{type(exc).__name__}: {exc}")
+            )
+            # Counted once here: _push_outcomes counts only what a provider answered.
+            provider_error(channel=Channel.PUSH, provider=call.slot.name, error_class=type(exc).__name__)
+            by_message.update({i: (SendResult(error=error), "") for i in indexes})
+            continue
+        by_message.update(
+            {i: (result, call.slot.name) for i, result in zip(indexes, call.results, strict=True)}
+        )
+    ordered = [by_message[i] for i in range(len(messages))]
+    return _push_outcomes(
+        plans,
+        messages,
+        [r for r, _ in ordered],
+        [name for _, name in ordered],
+        started=started,
+        outcomes=outcomes,
+    )
+
+
+def _no_provider(plan: _Plan, kind: str, slots: list[ProviderSlot]) -> _Outcome:
+    """No provider of the list delivers this kind now: its breakers are open (deferred), or none is
+    configured (failed, to the dead letters: replay once PUSH_PROVIDERS names one)."""
+    configured = [slot for slot in providers_for(Channel.PUSH) if kind in slot.device_kinds]
+    if configured:
+        return _deferred_by_breaker(plan, configured, tripped=False)
+    reason = f"permanent: no push provider delivers {kind} devices (PUSH_PROVIDERS)"
+    return _Outcome(plan.notification, NotificationStatus.FAILED, reason)
+
+
+@dataclass
+class _PushCall:
+    """A provider call for pushes of one kind: the provider's results, or the error of the last tried."""
+
+    slot: ProviderSlot
+    results: list[SendResult] = field(default_factory=list)
+    error: Exception | None = None
+
+
+def _push_on_first(
+    plans: list[_Plan], messages: list[OutgoingPush], slots: list[ProviderSlot], *, worker: str
+) -> _PushCall:
+    """The messages on the first provider that takes them, failing over where the error allows."""
     for position, slot in enumerate(slots):
         started = timezone.now()
         try:
-            results = breaker_get(slot.breaker_name).call(_send_push_all, slot, messages)
+            return _PushCall(
+                slot, results=breaker_get(slot.breaker_name).call(_send_push_all, slot, messages)
+            )
         except (PermanentDeliveryError, pybreaker.CircuitBreakerError, *_TRANSIENT) as exc:
             if position < len(slots) - 1 and _fails_over(exc):
                 _record_failover(plans, slot, exc, started=started, worker=worker)
                 continue
-            outcomes.extend(_call_failed(plan, slot, exc, started) for plan in plans)
-            return []
-        return _push_outcomes(plans, messages, results, slot, started=started, outcomes=outcomes)
-    return []
+            return _PushCall(slot, error=exc)
+    raise AssertionError("no provider slot given")
 
 
 def _push_outcomes(
     plans: list[_Plan],
     messages: list[OutgoingPush],
     results: list[SendResult],
-    slot: ProviderSlot,
+    providers: list[str],
     *,
     started: datetime,
     outcomes: list[_Outcome],
 ) -> list[str]:
-    """Each notification's outcome from its devices' results; returns the tokens that are gone."""
+    """Each notification's outcome from its devices' results (and the provider each went to); returns the
+    tokens that are gone."""
     by_device = {
-        (r_push.notification_id, r_push.device_id): result
-        for r_push, result in zip(messages, results, strict=True)
+        (r_push.notification_id, r_push.device_id): (result, provider)
+        for r_push, result, provider in zip(messages, results, providers, strict=True)
     }
     gone: list[str] = []
     for plan in plans:
-        mine = [(push, by_device[(push.notification_id, push.device_id)]) for push in plan.pushes]
-        for push, result in mine:
-            if result.error is not None:
+        answered = [(push, *by_device[(push.notification_id, push.device_id)]) for push in plan.pushes]
+        mine = [(push, result) for push, result, _ in answered]
+        names = sorted({provider for _, _, provider in answered if provider})
+        for push, result, provider in answered:
+            if result.error is not None and provider:
                 provider_error(
-                    channel=Channel.PUSH, provider=slot.name, error_class=type(result.error).__name__
+                    channel=Channel.PUSH, provider=provider, error_class=type(result.error).__name__
                 )
             if result.token_invalid:
                 gone.append(push.token)
@@ -639,7 +730,8 @@ def _push_outcomes(
                 template_version=version,
             )
             outcome = _Outcome(plan.notification, NotificationStatus.SENT, attempt=attempt)
-            provider_sent(channel=Channel.PUSH, provider=slot.name)
+            for name in names:
+                provider_sent(channel=Channel.PUSH, provider=name)
         else:
             attempt = _Attempt(
                 AttemptOutcome.PERMANENT_ERROR, started, error=first_error, template_version=version
@@ -650,7 +742,7 @@ def _push_outcomes(
                 f"permanent: no device accepted the push; {first_error}",
                 attempt=attempt,
             )
-        attempt.provider = slot.name
+        attempt.provider = "+".join(names)
         outcome.delivered_device_ids, outcome.provider_message_id, outcome.template_version = (
             delivered_ids,
             provider_id,

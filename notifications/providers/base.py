@@ -11,13 +11,19 @@ Email providers answer lazily (an iterator): the next message goes out only when
 next result, so the caller records each acceptance before the next message is sent on the same
 connection. A provider that sends a window of messages at once says how many in `in_flight` (default 1):
 the windows start at the first message of the list. Push providers answer a list: FCM takes up to 500
-messages per call.
+messages per call. Each push provider delivers some kinds of devices (`device_kinds`): FCM tokens, or
+browsers' Web Push subscriptions; one delivery sends each device's push through its kind's provider.
 """
 
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+# How a push device is reached (users.models names the same two).
+DEVICE_KIND_FCM = "fcm"
+DEVICE_KIND_WEB_PUSH = "web_push"
+DEVICE_KINDS = (DEVICE_KIND_FCM, DEVICE_KIND_WEB_PUSH)
 
 # Providers quote the recipient in their refusals ("550 <ada@example.com>: no such user"); the reason
 # is stored and logged, and must not carry personal data.
@@ -78,6 +84,13 @@ class OutgoingPush:
     image_url: str = ""
     link: str = ""
     data: dict[str, str] = field(default_factory=dict)
+    # A browser's Web Push subscription ({"endpoint", "keys"}), for devices reached through Web Push.
+    subscription: dict[str, Any] | None = None
+
+    @property
+    def kind(self) -> str:
+        """How the device is reached (DEVICE_KINDS): `web_push` or `fcm`."""
+        return DEVICE_KIND_WEB_PUSH if self.subscription else DEVICE_KIND_FCM
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,9 @@ class EmailProvider(Protocol):
 
 class PushProvider(Protocol):
     name: str
+    # The device kinds it delivers (`fcm`, `web_push`); each push goes to the first provider of the list
+    # that delivers its kind. A provider without the attribute delivers `fcm` tokens.
+    device_kinds: frozenset[str]
 
     def send(self, messages: Sequence[OutgoingPush]) -> Iterable[SendResult]:
         """One result per message, in order. Raises TransientDeliveryError when nothing could be tried."""

@@ -24,6 +24,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from notifications.channels import Channel
+from notifications.providers.base import DEVICE_KIND_FCM
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,9 @@ logger = logging.getLogger(__name__)
 AUTO = "auto"
 FCM = "notifications.providers.fcm.FirebasePushProvider"
 PUSH_FILE = "notifications.providers.push_file.FilePushProvider"
+# "webpush" in PUSH_PROVIDERS: browsers' subscriptions through Web Push (VAPID).
+WEB_PUSH_ALIAS = "webpush"
+WEB_PUSH = "notifications.providers.web_push.WebPushProvider"
 
 # Settings that change what a provider does once made.
 _PROVIDER_SETTINGS = frozenset(
@@ -38,7 +42,8 @@ _PROVIDER_SETTINGS = frozenset(
         "EMAIL_PROVIDERS", "PUSH_PROVIDERS", "EMAIL_BACKEND", "EMAIL_HOST", "EMAIL_PORT", "EMAIL_FILE_PATH",
         "SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_PASS", "SMTP_USE_TLS", "SMTP_USE_SSL",
         "SMTP_CONNECTIONS", "SMTP_TIMEOUT_SECONDS", "FIREBASE_CREDENTIALS", "FCM_ENDPOINT",
-        "FCM_TIMEOUT_SECONDS", "PUSH_FILE_PATH", "DEFAULT_FROM_EMAIL",
+        "FCM_TIMEOUT_SECONDS", "PUSH_FILE_PATH", "DEFAULT_FROM_EMAIL", "WEB_PUSH_VAPID_PRIVATE_KEY",
+        "WEB_PUSH_ALLOW_HTTP", "WEB_PUSH_ALLOW_PRIVATE", "WEB_PUSH_TIMEOUT_SECONDS",
     }
 )  # fmt: skip
 
@@ -55,6 +60,11 @@ class ProviderSlot:
     @property
     def breaker_name(self) -> str:
         return f"{self.channel.value}.{self.provider.name}"
+
+    @property
+    def device_kinds(self) -> frozenset[str]:
+        """The push device kinds it delivers (providers.base); FCM tokens unless it says otherwise."""
+        return frozenset(getattr(self.provider, "device_kinds", {DEVICE_KIND_FCM}))
 
 
 _made: dict[Channel, list[ProviderSlot]] = {}
@@ -73,6 +83,8 @@ class ProviderSpec:
 def _import_path(path: str) -> str:
     if path == AUTO:
         return FCM if Path(settings.FIREBASE_CREDENTIALS).is_file() else PUSH_FILE
+    if path == WEB_PUSH_ALIAS:
+        return WEB_PUSH
     return path
 
 

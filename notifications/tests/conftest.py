@@ -19,6 +19,7 @@ from notifications.channels import CHANNELS, WEBHOOK_QUEUE, Channel
 from notifier.celery import topology_declare
 from notifier.workers import worker_argv, worker_queues
 from standins.boundary import FcmServer, SmtpServer, wait_for
+from standins.web_push_service import WebPushService, vapid_key_pair
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_SETTINGS = {
@@ -60,6 +61,20 @@ def fcm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FcmServer]:
     )
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def vapid_keys() -> tuple[str, str]:
+    """This test session's VAPID key pair (private, public), as `make run` writes one into .env."""
+    return vapid_key_pair()
+
+
+@pytest.fixture(scope="session")
+def web_push_service(vapid_keys: tuple[str, str]) -> Iterator[WebPushService]:
+    service = WebPushService(application_server_key=vapid_keys[1])
+    service.start()
+    yield service
+    service.stop()
 
 
 @pytest.fixture(scope="session")
@@ -181,6 +196,7 @@ def workers(
     smtp_server: SmtpServer,
     fcm_server: FcmServer,
     broker: list[str],
+    vapid_keys: tuple[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Workers]:
     db = connection.settings_dict
@@ -194,7 +210,9 @@ def workers(
         "SMTP_PORT": str(smtp_server.port),
         "FIREBASE_CREDENTIALS": str(fcm_server.credentials_path),  # type: ignore[attr-defined]
         "FCM_ENDPOINT": fcm_server.endpoint,
-        "PUSH_PROVIDERS": "auto",
+        "PUSH_PROVIDERS": "auto,webpush",
+        "WEB_PUSH_VAPID_PRIVATE_KEY": vapid_keys[0],
+        "WEB_PUSH_VAPID_PUBLIC_KEY": vapid_keys[1],
     }
     env.pop("EMAIL_BACKEND", None)
     pool = Workers(env, tmp_path_factory.mktemp("workers"))

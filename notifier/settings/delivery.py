@@ -77,7 +77,11 @@ EMAIL_PROVIDERS = _provider_list(
         ),
     )
 )
-PUSH_PROVIDERS = _provider_list(env.str("PUSH_PROVIDERS", default=env.str("PUSH_PROVIDER", default="auto")))
+# "auto": Firebase when its credentials file exists, else the dry-run file outbox; "webpush": browsers'
+# subscriptions through Web Push. Each device goes to the first provider that delivers its kind.
+PUSH_PROVIDERS = _provider_list(
+    env.str("PUSH_PROVIDERS", default=env.str("PUSH_PROVIDER", default="auto,webpush"))
+)
 
 # Templates: sections nested deeper than this are refused when a template is saved (400), and each
 # rendered part is bounded in characters (rendering stops as soon as one is crossed; a notification whose

@@ -256,6 +256,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("api/v1/webhooks/<str:endpoint_id>/events", "get"): Row(
         (*KEY_OR_STAFF, 200, 200), lambda w: f"{_webhook(w)}/events"
     ),
+    # Public by nature: a browser page subscribes with it before anyone logs in (404 when not configured).
+    ("api/v1/web-push/vapid-public-key", "get"): Row(
+        _same({200, 404}), lambda w: "/api/v1/web-push/vapid-public-key"
+    ),
     # The admin: staff sessions only; everyone else is sent to its login page. The API key is no session.
     ("admin/", "admin"): Row((302, 302, 302, 302, 200), lambda w: "/admin/"),
     # Its login page (rate limited, see users.admin_login): shown to all; staff already in go on in.

@@ -93,7 +93,10 @@ def world(transactional_db):
         variables={"name": "Ada"},
     )
     WebhookEndpoint.objects.create(
-        id=WEBHOOK_ID, url="http://127.0.0.1:9/hooks", events=["notification.sent"], secret="whsec_" + "A" * 44
+        id=WEBHOOK_ID,
+        url="http://127.0.0.1:9/hooks",
+        events=["notification.sent"],
+        secret=f"whsec_{'A' * 44}",
     )
     CREDENTIALS.update(key=key, token=str(RefreshToken.for_user(user).access_token))
     yield
