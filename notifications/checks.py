@@ -5,11 +5,11 @@ the start with its reason instead of failing every delivery."""
 import inspect
 from typing import Any
 
-from django.core.checks import Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from notifications.channels import CHANNELS
+from notifications.channels import CHANNELS, Channel
 from notifications.providers.registry import provider_specs
 
 
@@ -51,3 +51,26 @@ def provider_settings_check(app_configs: Any, **kwargs: Any) -> list[Error]:
     for channel in CHANNELS:
         errors += _spec_errors(channel, channel.providers_setting)
     return errors
+
+
+@register()
+def web_push_settings_check(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Web Push in PUSH_PROVIDERS without a VAPID key sends nothing to browsers: said at start."""
+    from django.conf import settings
+
+    from notifications.providers.registry import WEB_PUSH
+
+    try:
+        paths = [spec.path for spec in provider_specs(Channel.PUSH)]
+    except ImproperlyConfigured:
+        return []  # reported by provider_settings_check
+    if WEB_PUSH in paths and not (settings.WEB_PUSH_VAPID_PRIVATE_KEY and settings.WEB_PUSH_VAPID_PUBLIC_KEY):
+        return [
+            Warning(
+                "Web Push is in PUSH_PROVIDERS without a VAPID key pair: browsers' pushes fail.",
+                hint="Set WEB_PUSH_VAPID_PRIVATE_KEY and WEB_PUSH_VAPID_PUBLIC_KEY (`make secrets` writes "
+                "a pair).",
+                id="notifications.W005",
+            )
+        ]
+    return []

@@ -19,7 +19,7 @@ from notifications.channels import CHANNELS, WEBHOOK_QUEUE, Channel
 from notifier.celery import topology_declare
 from notifier.workers import worker_argv, worker_queues
 from standins.boundary import FcmServer, SmtpServer, wait_for
-from standins.web_push_service import WebPushService, vapid_key_pair
+from standins.web_push_service import WebPushService
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_SETTINGS = {
@@ -65,8 +65,9 @@ def fcm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FcmServer]:
 
 @pytest.fixture(scope="session")
 def vapid_keys() -> tuple[str, str]:
-    """This test session's VAPID key pair (private, public), as `make run` writes one into .env."""
-    return vapid_key_pair()
+    """The suite's VAPID key pair (private, public; pyproject's test environment), as `make run` writes
+    one into .env."""
+    return settings.WEB_PUSH_VAPID_PRIVATE_KEY, settings.WEB_PUSH_VAPID_PUBLIC_KEY
 
 
 @pytest.fixture(scope="session")

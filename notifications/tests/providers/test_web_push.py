@@ -163,3 +163,16 @@ def test_the_vapid_public_key_is_served_to_anyone(client, vapid):
 
     assert configured.json()["data"] == {"public_key": vapid[1]}
     assert (missing.status_code, missing.json()["error"]) == (404, "not_configured")
+
+
+def test_web_push_without_a_vapid_key_is_flagged_at_start():
+    from notifications.checks import web_push_settings_check
+
+    with override_settings(WEB_PUSH_VAPID_PRIVATE_KEY=""):
+        flagged = web_push_settings_check(None)
+    with override_settings(PUSH_PROVIDERS=["auto"], WEB_PUSH_VAPID_PRIVATE_KEY=""):
+        not_used = web_push_settings_check(None)
+    configured = web_push_settings_check(None)
+
+    assert [message.id for message in flagged] == ["notifications.W005"]
+    assert not_used == [] and configured == []
