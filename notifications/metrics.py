@@ -177,6 +177,15 @@ class OperationsCollector(Collector):
                 labels=["queue", "channel"],
             ),
             GaugeMetricFamily("notifier_broker_up", "1 when the broker answered this scrape, else 0."),
+            GaugeMetricFamily(
+                "notifier_webhook_events_pending",
+                "Status webhook events not yet delivered to their (active) endpoint: due, leased or waiting "
+                "for a retry.",
+            ),
+            GaugeMetricFamily(
+                "notifier_webhook_endpoints_disabled",
+                "Webhook endpoints disabled (410, failing too long, or by hand); their events wait.",
+            ),
         )
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -190,9 +199,13 @@ class OperationsCollector(Collector):
             fan_out_backlog_get,
             outbox_backlog_get,
             outbox_waiting_get,
+            webhook_backlog_get,
         )
 
-        breakers, backlog, waiting, expanding, oldest, queues, consumers, dlqs, broker_up = self._families()
+        (
+            breakers, backlog, waiting, expanding, oldest, queues, consumers, dlqs, broker_up, hooks_pending,
+            hooks_disabled,
+        ) = self._families()  # fmt: skip
         for name, state in breaker_states().items():
             if state in BREAKER_STATE_VALUES:
                 breakers.add_metric(name.split(".", 1), BREAKER_STATE_VALUES[state])
@@ -202,6 +215,9 @@ class OperationsCollector(Collector):
             fan_out = fan_out_backlog_get()
             expanding.add_metric([], fan_out.broadcasts)
             oldest.add_metric([], fan_out.oldest_seconds)
+            webhooks = webhook_backlog_get()
+            hooks_pending.add_metric([], webhooks.pending)
+            hooks_disabled.add_metric([], webhooks.endpoints_disabled)
         except DatabaseError as exc:
             logger.warning("metrics: outbox backlog unavailable", extra={"error": repr(exc)})
         try:
@@ -217,4 +233,7 @@ class OperationsCollector(Collector):
                 else:
                     queues.add_metric([depth.queue, depth.channel], depth.messages)
                     consumers.add_metric([depth.queue, depth.channel], depth.consumers)
-        yield from (breakers, backlog, waiting, expanding, oldest, queues, consumers, dlqs, broker_up)
+        yield from (
+            breakers, backlog, waiting, expanding, oldest, queues, consumers, dlqs, broker_up, hooks_pending,
+            hooks_disabled,
+        )  # fmt: skip

@@ -13,7 +13,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from notifications.broker.connection import broker_connection
-from notifications.channels import CHANNELS, Channel
+from notifications.channels import CHANNELS, WEBHOOK_QUEUE, Channel
 from notifications.models import (
     Broadcast,
     BroadcastStatus,
@@ -22,10 +22,14 @@ from notifications.models import (
     OutboxEntry,
     Topic,
     TopicSubscription,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookEventState,
 )
 from notifications.providers.breakers import breaker_state
 from notifications.providers.registry import breaker_names_configured
 from notifications.statuses import IN_FLIGHT_STATUSES
+from notifications.webhooks.endpoints import PARKED
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +120,7 @@ def broker_queue_depths(*, timeout: float) -> list[QueueDepth]:
     cannot be reached within `timeout` seconds."""
     wanted = [
         *((queue, channel, False) for channel in CHANNELS for queue in channel.queues),
+        (WEBHOOK_QUEUE, "webhook", False),
         *((Channel(channel).dlq, channel, True) for channel in CHANNELS),
     ]
     depths: list[QueueDepth] = []
@@ -186,6 +191,19 @@ def outbox_backlog_get() -> int:
 def outbox_waiting_get() -> int:
     """Outbox entries not yet due: scheduled sends, and retries and deferrals waiting for their time."""
     return OutboxEntry.objects.filter(available_at__gt=timezone.now()).count()
+
+
+@dataclass(frozen=True)
+class WebhookBacklog:
+    pending: int  # events of active endpoints not yet delivered
+    endpoints_disabled: int
+
+
+def webhook_backlog_get() -> WebhookBacklog:
+    """Pending events of active endpoints (their partial index; a disabled endpoint's wait at PARKED), and
+    how many endpoints are disabled."""
+    pending = WebhookEvent.objects.filter(state=WebhookEventState.PENDING, available_at__lt=PARKED).count()
+    return WebhookBacklog(pending, WebhookEndpoint.objects.filter(is_active=False).count())
 
 
 @dataclass(frozen=True)
