@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from bench.system import PYTHON, ROOT, bench_env, prepare, processes, rss_mb, wa
 RESULTS = ROOT / "bench" / "results"
 STEPS = (
     "broker", "celery", "accept", "email_drain", "push_drain", "end_to_end", "trickle", "fanout", "lanes",
+    "webhooks",
 )  # fmt: skip
 LOGS = RESULTS / "logs"
 PORT = 8090
@@ -230,7 +232,13 @@ def seed(users: int) -> tuple[list[str], str]:
 
 
 def system_commands(
-    *, web: bool = True, email: int = 0, push: int = 0, email_urgent: int = 0, relay: bool = True
+    *,
+    web: bool = True,
+    email: int = 0,
+    push: int = 0,
+    email_urgent: int = 0,
+    webhook: int = 0,
+    relay: bool = True,
 ) -> dict[str, str]:
     """The processes `make run` starts (the same worker command lines), with the pools asked for."""
     from notifier.workers import worker_argv
@@ -242,6 +250,7 @@ def system_commands(
         ("email_worker", "email", False, email),
         ("email_urgent_worker", "email", True, email_urgent),
         ("push_worker", "push", False, push),
+        ("webhook_worker", "webhook", False, webhook),
     ):
         if concurrency:
             argv = worker_argv(channel, urgent=urgent, concurrency=concurrency, loglevel="WARNING")
@@ -437,12 +446,22 @@ def seed_due(channel: str, count: int, users: list[str], tag: str, lane: str = "
 
 
 def drain(
-    channel: str, count: int, users: list[str], received: Received, workers: int, *, profile: Path | None
+    channel: str,
+    count: int,
+    users: list[str],
+    received: Received,
+    workers: int,
+    *,
+    profile: Path | None,
+    webhook_workers: int = 0,
+    then: Callable[[set[str]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """`count` due notifications drained by the channel's pool; `then` runs once they all arrived, with
+    the processes still running, and adds what it answers."""
     from notifications.models import Notification
 
     ids = set(seed_due(channel, count, users, f"drain-{channel}-{time.time_ns()}"))
-    commands = system_commands(web=False, **{channel: workers})  # type: ignore[arg-type]
+    commands = system_commands(web=False, webhook=webhook_workers, **{channel: workers})  # type: ignore[arg-type]
     worker_name = f"{channel}_worker"
     with processes(commands, os.environ.copy(), LOGS) as running:
         deadline = time.monotonic() + 600
@@ -458,6 +477,7 @@ def drain(
         if recorder is not None:
             recorder.send_signal(signal.SIGINT)
             recorder.wait(timeout=60)
+        extra = then(ids) if then is not None else {}
     times = received.times()
     arrived = [times[i] for i in ids if i in times]
     delivered = len(arrived)
@@ -473,6 +493,7 @@ def drain(
         "worker_processes": workers,
         "worker_cpu_ms_per_notification": round(1000 * cpu / max(delivered, 1), 3),
         "relay_cpu_ms_per_notification": round(1000 * relay_cpu / max(delivered, 1), 3),
+        **extra,
     }
 
 
@@ -710,6 +731,64 @@ def lanes(bulk: int, urgent: int, users: list[str], received: Received, workers:
     }
 
 
+def webhooks(count: int, users: list[str], received: Received, workers: int) -> dict[str, Any]:
+    """The email drain with a status webhook endpoint registered (every sent email reported, in requests
+    of 50 events, to a receiver that verifies each signature) beside the same drain without one,
+    alternated twice: what writing and sending the events costs delivery, and how soon they follow."""
+    from notifications.models import WebhookEndpoint
+    from notifications.webhooks.endpoints import webhook_endpoint_create
+    from standins.webhook_receiver import WebhookReceiver
+
+    receiver = WebhookReceiver()
+    receiver.start()
+
+    def events_arrive(ids: set[str]) -> dict[str, Any]:
+        started = time.monotonic()
+        deadline = started + 300
+        while time.monotonic() < deadline and len(ids & set(receiver.by_notification())) < len(ids):
+            time.sleep(0.1)
+        reported = receiver.by_notification()
+        return {
+            "events_reported": len(ids & set(reported)),
+            "events_repeated": sum(len(types) - 1 for nid, types in reported.items() if nid in ids),
+            "events_seconds_after_the_last_email": round(time.monotonic() - started, 2),
+            "signatures_refused": receiver.refused_signatures,
+        }
+
+    runs: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
+    try:
+        for with_hook in (False, True, False, True):
+            received.reset()
+            receiver.reset()
+            vacuum_delivery_tables()
+            if with_hook:
+                created = webhook_endpoint_create(
+                    url=receiver.url, events=["notification.sent"], max_events_per_request=50, by="bench"
+                )
+                receiver.secret = created.secret
+            result = drain(
+                "email", count, users, received, workers, profile=None,
+                webhook_workers=2 if with_hook else 0, then=events_arrive if with_hook else None,
+            )  # fmt: skip
+            WebhookEndpoint.objects.all().delete()
+            runs["with" if with_hook else "without"].append(result)
+    finally:
+        receiver.stop()
+    best = {kind: max(r["delivered_per_s"] for r in results) for kind, results in runs.items()}
+    return {
+        "runs": runs,
+        "emails_per_s_without_endpoint": best["without"],
+        "emails_per_s_with_endpoint": best["with"],
+        "ratio_with_to_without": round(best["with"] / max(best["without"], 1), 2),
+        "lost": sum(r["lost"] for results in runs.values() for r in results),
+        "duplicated": sum(r["duplicated"] for results in runs.values() for r in results),
+        "events_missing": sum(r["delivered"] - r["events_reported"] for r in runs["with"]),
+        "events_seconds_after_the_last_email": max(
+            r["events_seconds_after_the_last_email"] for r in runs["with"]
+        ),
+    }
+
+
 def fcm_standin_capacity(url: str, seconds: int) -> int:
     """Requests/s the FCM stand-in answers to wrk's sends (it must be far above the system's rate)."""
     output = subprocess.run(
@@ -761,6 +840,9 @@ def main() -> int:
             FCM_ENDPOINT=fcm_url,
             PUSH_PROVIDERS="auto",
             NOTIFICATION_RATE_LIMIT_PER_MINUTE="0",
+            # The webhooks step's receiver listens on 127.0.0.1 over plain http.
+            WEBHOOK_ALLOW_HTTP="true",
+            WEBHOOK_ALLOW_PRIVATE="true",
         )
     )
     wait_http(f"{fcm_url}/stats")
@@ -842,6 +924,8 @@ def main() -> int:
         results["lanes"] = lanes(
             2_000 if args.quick else 20_000, 10 if args.quick else 50, users, emails, workers=email_workers
         )
+    if step("webhooks", "status webhooks: the email drain with an endpoint registered, and without"):
+        results["webhooks"] = webhooks(drain_count, users, emails, workers=email_workers)
     for standin in standins:
         standin.terminate()
         standin.wait(timeout=10)
@@ -986,6 +1070,18 @@ def print_table(r: dict[str, Any], written: Path) -> None:
             ("lanes: urgent sent / delivered", f"{lane['urgent']} / {lane['urgent_delivered']}"),
             ("lanes: lost / duplicated", f"{lane['lost']} / {lane['duplicated']}"),
         ]
+    if "webhooks" in r:
+        hooks = r["webhooks"]
+        rows += [
+            (
+                "webhooks: email drain without / with an endpoint (emails/s)",
+                f"{hooks['emails_per_s_without_endpoint']} / {hooks['emails_per_s_with_endpoint']}",
+            ),
+            ("webhooks: with / without", hooks["ratio_with_to_without"]),
+            ("webhooks: events missing / last event after last email (s)",
+             f"{hooks['events_missing']} / {hooks['events_seconds_after_the_last_email']}"),
+            ("webhooks: emails lost / duplicated", f"{hooks['lost']} / {hooks['duplicated']}"),
+        ]  # fmt: skip
     for label, value in rows:
         print(f"{label:58} {value!s:>12}")
     print(f"\nwritten to {written}")
