@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from notifications.models import WebhookAttempt, WebhookEndpoint, WebhookEvent, WebhookEventState
@@ -343,7 +343,12 @@ def webhook_events_deliver(*, event_ids: list[int], endpoint_id: int, worker: st
     if not events:
         return WebhookReport(0, 0, 0, len(event_ids))
     result = _send(endpoint, events, worker=worker)
-    _record(endpoint, result)
+    try:
+        _record(endpoint, result)
+    except IntegrityError:
+        # The endpoint was deleted while its events were being sent: nothing is left to record.
+        logger.info("webhook endpoint deleted during delivery", extra={"endpoint_id": endpoint.id})
+        return WebhookReport(0, 0, 0, len(event_ids))
     if result.endpoint_failed:
         logger.warning(
             "webhook delivery failed",

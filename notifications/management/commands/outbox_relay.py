@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 5.0
 # How often the relay looks for notifications that stopped moving (see outbox_sweep_stalled).
 SWEEP_INTERVAL_SECONDS = 5.0
+# How often an idle relay looks for due status webhook events (at once again while it finds some): they
+# need not follow a status change within milliseconds, and the outbox's own poll stays the hot one.
+WEBHOOK_POLL_SECONDS = 0.25
 
 
 def _sweep(publisher: BatchPublisher) -> int:
@@ -68,6 +71,7 @@ class Command(BaseCommand):
         backoff = 0.0
         expanded = events = 0
         next_sweep = time.monotonic() + SWEEP_INTERVAL_SECONDS
+        next_webhooks = time.monotonic()
         while not stopping:
             try:
                 if time.monotonic() >= next_sweep:
@@ -77,7 +81,10 @@ class Command(BaseCommand):
                 expanded = broadcast_expand_once()
                 count = outbox_relay_once(publisher=publisher)
                 # Status events: small beside deliveries, and never ahead of them.
-                events = webhook_events_relay_once(publisher=publisher)
+                events = 0
+                if time.monotonic() >= next_webhooks:
+                    events = webhook_events_relay_once(publisher=publisher)
+                    next_webhooks = time.monotonic() + (0 if events else WEBHOOK_POLL_SECONDS)
                 backoff = 0.0
             except PublishFailed as exc:
                 backoff = min(max(backoff * 2, 0.25), MAX_BACKOFF_SECONDS)
