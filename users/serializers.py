@@ -98,8 +98,10 @@ class DeviceInputSerializer(serializers.Serializer):
     platform = serializers.ChoiceField(choices=Device.Platform.choices)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if ("token" in attrs) == ("subscription" in attrs):
+        if "token" in attrs and "subscription" in attrs:
             raise serializers.ValidationError({"non_field_errors": ["Give either token or subscription."]})
+        if "token" not in attrs and "subscription" not in attrs:
+            raise serializers.ValidationError({"token": ["A token, or a subscription for platform web."]})
         return attrs
 
 

@@ -71,13 +71,15 @@ def test_the_operations_page_shows_depths_backlog_breakers_and_dead_letters(
     ]
     assert [d.queue for d in response.context["queues"]] == [
         "email.urgent.queue", "email.queue", "email.bulk.queue", "push.urgent.queue", "push.queue",
-        "push.bulk.queue",
+        "push.bulk.queue", "webhook.queue",
     ]  # fmt: skip
     assert response.context["outbox_backlog"] == 1
     assert response.context["fan_out"].broadcasts == 0
     assert 'id="fan-out-backlog">0 (0 s)</td>' in response.content.decode()
     email_breaker, push_breaker = (provider_for(channel).breaker_name for channel in ("email", "push"))
-    assert response.context["breakers"] == {email_breaker: "closed", push_breaker: "closed"}
+    assert response.context["breakers"] == {
+        email_breaker: "closed", push_breaker: "closed", "push.webpush": "closed",
+    }  # fmt: skip
     [letter] = response.context["dead_letters"]
     assert letter.notification_id == str(notification.id)
     assert letter.reason == "permanent: recipient refused: 550 5.1.1 no such mailbox"

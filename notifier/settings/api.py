@@ -82,6 +82,7 @@ SPECTACULAR_SETTINGS = {
         "NotificationStatusEnum": "notifications.models.NotificationStatus.choices",
         "ProviderReportedStatusEnum": ["delivered", "failed"],
         "BroadcastStatusEnum": "notifications.models.BroadcastStatus.choices",
+        "WebhookEventTypeEnum": "notifications.models.WebhookEventType.choices",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -80,7 +80,7 @@ EMAIL_PROVIDERS = _provider_list(
 # "auto": Firebase when its credentials file exists, else the dry-run file outbox; "webpush": browsers'
 # subscriptions through Web Push. Each device goes to the first provider that delivers its kind.
 PUSH_PROVIDERS = _provider_list(
-    env.str("PUSH_PROVIDERS", default=env.str("PUSH_PROVIDER", default="auto,webpush"))
+    env.str("PUSH_PROVIDERS", default=env.str("PUSH_PROVIDER", default="auto") + ",webpush")
 )
 
 # Templates: sections nested deeper than this are refused when a template is saved (400), and each

@@ -50,7 +50,8 @@ def test_register_device_answers_201_with_the_device(user_client, user):
     assert response.status_code == 201
     assert (data["token"], data["platform"], data["active"]) == (token, "ios", True)
     assert data["last_seen"] is not None
-    assert set(data) == {"token", "platform", "active", "last_seen", "created_at"}
+    assert set(data) == {"token", "platform", "kind", "active", "last_seen", "created_at"}
+    assert data["kind"] == "fcm"
 
 
 def test_register_a_known_token_again_answers_200_and_reactivates_it(user_client, user):
