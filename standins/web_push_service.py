@@ -4,6 +4,13 @@ browser's P-256 key and auth secret, whose private halves it keeps), checks each
 (RFC 8292: ES256, signed by the application server key the subscription was made with, audience this
 origin, not expired), decrypts the aes128gcm payload (RFC 8291, with http_ece) and keeps what the service
 worker would receive. It can be told to answer a subscription with another status (410: gone).
+
+The tests use it; run it by hand beside `make run` to see a browser's pushes (it makes one subscription
+and prints how to register it, then each push it decrypts):
+
+    python -m standins.web_push_service --port 9100 --application-server-key "$(curl -s \
+        http://127.0.0.1:8000/api/v1/web-push/vapid-public-key | python -c 'import json,sys; \
+        print(json.load(sys.stdin)["data"]["public_key"])')"
 """
 
 import base64
@@ -43,9 +50,9 @@ def _b64url_decode(text: str) -> bytes:
 
 
 class WebPushService:
-    def __init__(self, *, application_server_key: str) -> None:
+    def __init__(self, *, application_server_key: str, port: int = 0) -> None:
         self.application_server_key = application_server_key
-        self.port = free_port()
+        self.port = port or free_port()
         self.lock = threading.Lock()
         self._keys: dict[str, tuple[ec.EllipticCurvePrivateKey, bytes]] = {}
         # subscription id -> the payloads the service worker received (decrypted JSON), in order
@@ -156,3 +163,40 @@ class WebPushService:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="A browser's push service: one subscription, printed pushes."
+    )
+    parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument(
+        "--application-server-key", required=True, help="GET /api/v1/web-push/vapid-public-key"
+    )
+    options = parser.parse_args()
+    service = WebPushService(application_server_key=options.application_server_key, port=options.port)
+    original = service._push
+
+    def printed(subscription_id: str, headers: dict[str, str], body: bytes) -> int:
+        status = original(subscription_id, headers, body)
+        with service.lock:
+            shown = service.received.get(subscription_id, [])[-1:] if status == 201 else service.refusals[-1:]
+        print(f"{status} {json.dumps(shown[0]) if shown else ''}", flush=True)
+        return status
+
+    service._push = printed  # type: ignore[method-assign]
+    service.start()
+    subscription = service.subscribe()
+    print("register this subscription as a web device of a user:", flush=True)
+    print(json.dumps({"platform": "web", "subscription": subscription}), flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        service.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -33,9 +33,8 @@ def _url_checked(url: str) -> str:
     try:
         outbound_url_check(url, policy=webhook_policy())
     except OutboundRefused as exc:
-        raise ApplicationError(
-            f"This URL cannot receive webhooks: {exc.reason}.", code="url_refused", data={"field": "url"}
-        ) from exc
+        message = f"This URL cannot receive webhooks: {exc.reason}."
+        raise ApplicationError(message, code="url_refused", data={"url": [message]}) from exc
     return url
 
 
