@@ -24,6 +24,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def http_serve(handler: type[BaseHTTPRequestHandler], port: int) -> ThreadingHTTPServer:
+    """An HTTP server on 127.0.0.1:`port`, each request in a thread, serving from a thread of its own."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def http_stop(server: ThreadingHTTPServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
 class SmtpHandler:
     """Accepts mail, except where told otherwise: per recipient, a list of (code, text) answers to give
     to the next RCPT commands, and an optional pause before answering RCPT. Offers ESMTP PIPELINING (as

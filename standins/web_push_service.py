@@ -26,23 +26,14 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from standins.boundary import free_port
+from scripts.ensure_vapid_keys import vapid_key_pair
+from standins.boundary import free_port, http_serve, http_stop
+
+__all__ = ["WebPushService", "vapid_key_pair"]
 
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def vapid_key_pair() -> tuple[str, str]:
-    """An application server's VAPID pair as the settings take it: (private base64url DER, public)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-    return _b64url(private), _b64url(public)
 
 
 def _b64url_decode(text: str) -> bytes:
@@ -154,15 +145,11 @@ class WebPushService:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = http_serve(Handler, self.port)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        http_stop(self._server)
+        self._server = None
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from standins.boundary import free_port
+from standins.boundary import free_port, http_serve, http_stop
 
 
 class WebhookReceiver:
@@ -84,15 +84,11 @@ class WebhookReceiver:
                 self.end_headers()
                 self.wfile.write(answer)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = http_serve(Handler, self.port)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        http_stop(self._server)
+        self._server = None
 
     def by_notification(self) -> dict[str, list[str]]:
         """notification id -> its event types, in arrival order."""
