@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests_hardened import Config, HTTPSession
 from requests_hardened.ip_filter import InvalidIPAddress, filter_host
 
@@ -104,6 +105,9 @@ class BoundedSession(HTTPSession):
                 if not chunk:
                     break
                 body += chunk
+        except urllib3.exceptions.HTTPError as exc:
+            # The answer broke off or stalled after its status line: a failed request, as requests says it.
+            raise requests.ConnectionError(f"reading the answer failed: {exc.__class__.__name__}") from exc
         finally:
             response.close()
         response._content = body[: self.policy.max_body]
