@@ -191,7 +191,7 @@ def test_stats_counts_the_window_and_names_the_oldest_unfinished(counted, broker
     assert report["broadcasts_expanding"] == 0
     assert set(report["queues"]) == {
         "email.urgent.queue", "email.queue", "email.bulk.queue", "email.dlq",
-        "push.urgent.queue", "push.queue", "push.bulk.queue", "push.dlq",
+        "push.urgent.queue", "push.queue", "push.bulk.queue", "push.dlq", "webhook.queue",
     }  # fmt: skip
 
 
