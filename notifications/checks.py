@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from notifications.channels import CHANNELS, Channel
-from notifications.providers.registry import provider_specs
+from notifications.providers.registry import provider_names_repeated, provider_specs
 
 
 def _spec_errors(channel: str, setting: str) -> list[Error]:
@@ -34,7 +34,7 @@ def _spec_errors(channel: str, setting: str) -> list[Error]:
         name = spec.name or getattr(cls, "name", None)
         if isinstance(name, str):
             names.append(name)
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    duplicates = provider_names_repeated(names)
     if duplicates:
         errors.append(
             Error(

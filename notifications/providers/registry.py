@@ -117,13 +117,18 @@ def _make(spec: ProviderSpec) -> Any:
     return provider
 
 
+def provider_names_repeated(names: list[str]) -> list[str]:
+    """The provider names that occur more than once in a channel's list (each breaker needs its own)."""
+    return sorted({name for name in names if names.count(name) > 1})
+
+
 def providers_for(channel: Channel | str) -> list[ProviderSlot]:
     """The channel's providers, in the order of its setting."""
     channel = Channel(channel)
     if channel not in _made:
         slots = [ProviderSlot(channel, _make(spec)) for spec in provider_specs(channel)]
         names = [slot.name for slot in slots]
-        if len(set(names)) != len(names):
+        if provider_names_repeated(names):
             for slot in slots:
                 slot.provider.close()
             raise ImproperlyConfigured(

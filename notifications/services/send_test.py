@@ -24,7 +24,7 @@ SEND_TEST_CALLER = "command:send_test"
 OUTCOME_STATUSES = frozenset({*FINAL_STATUSES, NotificationStatus.FAILED})
 
 
-def test_template_ensure(*, channel: str) -> None:
+def send_test_template_ensure(*, channel: str) -> None:
     """The test template of the channel, in the default language, made once."""
     if Template.objects.filter(
         code=TEST_TEMPLATE_CODE, notification_type=channel, language=language_default()
@@ -39,7 +39,7 @@ def test_template_ensure(*, channel: str) -> None:
     )
 
 
-def test_recipient_get_or_create(*, email: str) -> tuple[User, bool]:
+def send_test_recipient_get_or_create(*, email: str) -> tuple[User, bool]:
     """The user with this address, or a new one made for the test (with a random password), and whether
     it was made now."""
     with transaction.atomic():
@@ -50,9 +50,9 @@ def test_recipient_get_or_create(*, email: str) -> tuple[User, bool]:
     return user, True
 
 
-def test_send(*, user_id: uuid.UUID, channel: str) -> Notification:
+def send_test_accept(*, user_id: uuid.UUID, channel: str) -> Notification:
     """Accepts one urgent test notification for the user, as a send through the API would."""
-    test_template_ensure(channel=channel)
+    send_test_template_ensure(channel=channel)
     return notification_accept(
         caller=SEND_TEST_CALLER,
         request_id=f"send-test-{uuid.uuid4()}",
@@ -64,7 +64,7 @@ def test_send(*, user_id: uuid.UUID, channel: str) -> Notification:
     ).notification
 
 
-def test_outcome_wait(*, notification_id: uuid.UUID, timeout: float, poll: float = 0.2) -> Notification:
+def send_test_outcome_wait(*, notification_id: uuid.UUID, timeout: float, poll: float = 0.2) -> Notification:
     """The notification once it reached an outcome (sent, failed, skipped, ...), or as it stands when
     `timeout` seconds have passed."""
     deadline = time.monotonic() + timeout
@@ -75,7 +75,7 @@ def test_outcome_wait(*, notification_id: uuid.UUID, timeout: float, poll: float
         time.sleep(poll)
 
 
-def test_user_get(*, user_id: str) -> User:
+def send_test_user_get(*, user_id: str) -> User:
     try:
         parsed = uuid.UUID(user_id)
     except ValueError:

@@ -5,10 +5,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from notifications.models import NotificationStatus
 from notifications.services.send_test import (
-    test_outcome_wait,
-    test_recipient_get_or_create,
-    test_send,
-    test_user_get,
+    send_test_accept,
+    send_test_outcome_wait,
+    send_test_recipient_get_or_create,
+    send_test_user_get,
 )
 from notifier.api.errors import ApplicationError
 
@@ -33,15 +33,15 @@ class Command(BaseCommand):
         channel = "push" if options["push"] else "email"
         try:
             if options["email"]:
-                user, created = test_recipient_get_or_create(email=options["email"])
+                user, created = send_test_recipient_get_or_create(email=options["email"])
             else:
-                user, created = test_user_get(user_id=options["user"]), False
-            notification = test_send(user_id=user.id, channel=channel)
+                user, created = send_test_user_get(user_id=options["user"]), False
+            notification = send_test_accept(user_id=user.id, channel=channel)
         except ApplicationError as exc:
             raise CommandError(f"{exc.message} {exc.data or ''}".strip()) from exc
         if created and not options["json"]:
             self.stdout.write(f"made a user for {user.email}: {user.id}")
-        outcome = test_outcome_wait(notification_id=notification.id, timeout=options["timeout"])
+        outcome = send_test_outcome_wait(notification_id=notification.id, timeout=options["timeout"])
         attempts = list(outcome.delivery_attempts.all())
         took = (outcome.sent_at or outcome.updated_at) - outcome.created_at
         report: dict[str, Any] = {
