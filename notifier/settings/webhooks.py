@@ -20,7 +20,7 @@ WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=8
 WEBHOOK_DISABLE_AFTER_SECONDS = env.int("WEBHOOK_DISABLE_AFTER_SECONDS", default=86400)
 # Events of one endpoint per task message, and the most one request may carry (an endpoint's
 # max_events_per_request is at most this).
-WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=20)
+WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=50)
 WEBHOOK_MAX_EVENTS_PER_REQUEST = env.int("WEBHOOK_MAX_EVENTS_PER_REQUEST", default=100)
 # A worker stops starting requests for a message after this long and hands the rest back at once; a
 # message's events are leased for this plus one request's timeout, after which the relay publishes them

@@ -19,9 +19,11 @@ logger = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 5.0
 # How often the relay looks for notifications that stopped moving (see outbox_sweep_stalled).
 SWEEP_INTERVAL_SECONDS = 5.0
-# How often an idle relay looks for due status webhook events (at once again while it finds some): they
-# need not follow a status change within milliseconds, and the outbox's own poll stays the hot one.
+# How often the relay looks for due status webhook events (at once again only after a full round): they
+# need not follow a status change within milliseconds, and events written one by one (each email's
+# acceptance records its own) then travel in a few messages a second rather than one message each.
 WEBHOOK_POLL_SECONDS = 0.25
+WEBHOOK_RELAY_LIMIT = 500
 
 
 def _sweep(publisher: BatchPublisher) -> int:
@@ -83,8 +85,9 @@ class Command(BaseCommand):
                 # Status events: small beside deliveries, and never ahead of them.
                 events = 0
                 if time.monotonic() >= next_webhooks:
-                    events = webhook_events_relay_once(publisher=publisher)
-                    next_webhooks = time.monotonic() + (0 if events else WEBHOOK_POLL_SECONDS)
+                    events = webhook_events_relay_once(publisher=publisher, limit=WEBHOOK_RELAY_LIMIT)
+                    full = events >= WEBHOOK_RELAY_LIMIT
+                    next_webhooks = time.monotonic() + (0 if full else WEBHOOK_POLL_SECONDS)
                 backoff = 0.0
             except PublishFailed as exc:
                 backoff = min(max(backoff * 2, 0.25), MAX_BACKOFF_SECONDS)
