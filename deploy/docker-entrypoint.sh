@@ -1,8 +1,8 @@
 #!/bin/sh
 # The image's entrypoint: the first argument picks the role, one per Procfile process
 # (api = web, email-worker = email_worker, email-urgent-worker = email_urgent_worker, push-worker =
-# push_worker, push-urgent-worker = push_urgent_worker, webhook-worker = webhook_worker, relay = relay),
-# plus `migrate`,
+# push_worker, push-urgent-worker = push_urgent_worker, webhook-worker = webhook_worker, relay = relay,
+# scheduler = scheduler), plus `migrate`,
 # the one-shot that prepares the database and the broker. Anything else runs as given
 # (`docker compose run --rm api python manage.py dlq list`). Each role replaces this shell (exec), so
 # it receives SIGTERM itself and stops gracefully.
@@ -27,6 +27,9 @@ case "$role" in
         ;;
     webhook-worker)
         exec python manage.py run_worker webhook
+        ;;
+    scheduler)
+        exec python manage.py run_scheduler
         ;;
     relay)
         exec python manage.py outbox_relay

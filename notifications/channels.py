@@ -74,3 +74,7 @@ def lane_of_routing_key(routing_key: str) -> Lane:
 WEBHOOK_QUEUE = "webhook.queue"
 WEBHOOK_ROUTING_KEY = "webhook"
 WEBHOOK_TASK_NAME = "notifications.deliver_webhooks"
+# The scheduler's housekeeping task (retention, expired tokens and sessions), run by the webhook pool.
+HOUSEKEEPING_QUEUE = "housekeeping.queue"
+HOUSEKEEPING_ROUTING_KEY = "housekeeping"
+HOUSEKEEPING_TASK_NAME = "notifications.housekeeping"

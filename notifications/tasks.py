@@ -18,8 +18,9 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection
 
-from notifications.channels import WEBHOOK_TASK_NAME, Channel, lane_of_routing_key
+from notifications.channels import HOUSEKEEPING_TASK_NAME, WEBHOOK_TASK_NAME, Channel, lane_of_routing_key
 from notifications.delivery import BatchReport, delivery_batch_send
+from notifications.services.housekeeping import housekeeping_run
 from notifications.services.publisher import BatchPublisher, OutgoingTask
 from notifications.webhooks.delivery import webhook_events_deliver
 from notifier.logging import correlation_id_set
@@ -128,3 +129,13 @@ def deliver_webhooks(self: Task, event_ids: list[int], endpoint_id: int) -> str:
         f"delivered={report.delivered} retried={report.retried} failed={report.failed} "
         f"skipped={report.skipped}"
     )
+
+
+@shared_task(name=HOUSEKEEPING_TASK_NAME, acks_late=True)
+def housekeeping() -> str:
+    """Sent by the scheduler: retention and expired tokens and sessions, bounded in time (a backlog is
+    worked off over several runs). Safe to run twice, or side by side: rows are taken with SKIP LOCKED."""
+    report = housekeeping_run(max_seconds=settings.HOUSEKEEPING_MAX_SECONDS)
+    if report is None:
+        return "retention off"
+    return f"pruned {report.deleted} in {report.batches} batches{'' if report.complete else ' (more left)'}"

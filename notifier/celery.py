@@ -6,6 +6,7 @@
                           --push.urgent, push, push.bulk--> push.urgent.queue, push.queue, push.bulk.queue
                                                           --rejected/poison--> notifications.dlx --> push.dlq
                           --webhook--> webhook.queue (quorum; status events to callers' endpoints)
+                          --housekeeping--> housekeeping.queue (quorum; the scheduler's retention runs)
 
 One queue per channel and lane (notifications/channels.py), each with the same dead-lettering.
 
@@ -22,6 +23,9 @@ from kombu import Connection, Exchange, Queue
 
 from notifications.channels import (
     CHANNELS,
+    HOUSEKEEPING_QUEUE,
+    HOUSEKEEPING_ROUTING_KEY,
+    HOUSEKEEPING_TASK_NAME,
     LANES,
     WEBHOOK_QUEUE,
     WEBHOOK_ROUTING_KEY,
@@ -58,13 +62,14 @@ def build_topology(*, delivery_limit: int) -> tuple[Exchange, Exchange, list[Que
         for channel in CHANNELS
         for lane in LANES
     ]
-    # The webhook pool's queue. No dead-lettering: PostgreSQL holds every event, and the relay publishes
-    # one again once its lease ran out, so a message dropped after its delivery limit loses nothing.
-    queues.append(
+    # The webhook pool's queue, and the scheduler's housekeeping queue it also serves. No dead-lettering:
+    # PostgreSQL holds every webhook event (the relay publishes one again once its lease ran out), and a
+    # housekeeping run lost is done by the next.
+    queues += [
         Queue(
-            WEBHOOK_QUEUE,
+            name,
             exchange=exchange,
-            routing_key=WEBHOOK_ROUTING_KEY,
+            routing_key=routing_key,
             durable=True,
             queue_arguments={
                 "x-queue-type": "quorum",
@@ -72,7 +77,11 @@ def build_topology(*, delivery_limit: int) -> tuple[Exchange, Exchange, list[Que
                 "x-delivery-limit": delivery_limit,
             },
         )
-    )
+        for name, routing_key in (
+            (WEBHOOK_QUEUE, WEBHOOK_ROUTING_KEY),
+            (HOUSEKEEPING_QUEUE, HOUSEKEEPING_ROUTING_KEY),
+        )
+    ]
     dead_letter_queues = [
         Queue(
             channel.dlq,
@@ -128,6 +137,7 @@ def _apply_topology(sender: Celery, source: Any, **kwargs: Any) -> None:
     source.task_routes = {
         **{channel.task_name: {"queue": channel.queue, "routing_key": channel.value} for channel in CHANNELS},
         WEBHOOK_TASK_NAME: {"queue": WEBHOOK_QUEUE, "routing_key": WEBHOOK_ROUTING_KEY},
+        HOUSEKEEPING_TASK_NAME: {"queue": HOUSEKEEPING_QUEUE, "routing_key": HOUSEKEEPING_ROUTING_KEY},
     }
 
 

@@ -1,12 +1,13 @@
 """The worker command line, written once. Each channel has two pools: the main one serves its normal and
 bulk lanes, the urgent one only its urgent lane, so a one-time code never waits behind a bulk send.
 `manage.py run_worker <channel> [--urgent]` runs this argv (the Procfile, the image's entrypoint), and the
-tests and `make bench` start the same. The `webhook` pool serves webhook.queue (status events to callers).
+tests and `make bench` start the same. The `webhook` pool serves webhook.queue (status events to callers)
+and housekeeping.queue (the scheduler's retention runs).
 """
 
 import sys
 
-from notifications.channels import CHANNELS, WEBHOOK_QUEUE, Channel, Lane
+from notifications.channels import CHANNELS, HOUSEKEEPING_QUEUE, WEBHOOK_QUEUE, Channel, Lane
 
 WEBHOOK_POOL = "webhook"
 # What `run_worker` takes: a channel, or the webhook pool.
@@ -26,7 +27,7 @@ def worker_pool_name(channel: Channel | str, *, urgent: bool) -> str:
 
 def worker_queues(channel: Channel | str, *, urgent: bool) -> list[str]:
     if channel == WEBHOOK_POOL:
-        return [WEBHOOK_QUEUE]
+        return [WEBHOOK_QUEUE, HOUSEKEEPING_QUEUE]
     return [Channel(channel).lane_queue(lane) for lane in (URGENT_LANES if urgent else MAIN_LANES)]
 
 

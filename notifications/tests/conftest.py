@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from notifications.channels import CHANNELS, WEBHOOK_QUEUE, Channel
+from notifications.channels import CHANNELS, HOUSEKEEPING_QUEUE, WEBHOOK_QUEUE, Channel
 from notifier.celery import topology_declare
 from notifier.workers import worker_argv, worker_queues
 from standins.boundary import FcmServer, SmtpServer, wait_for
@@ -40,7 +40,11 @@ WORKER_SETTINGS = {
 # The worker pools and the outbox relay, as `make run` starts them (push's urgent pool aside: nothing in
 # the suite needs it, and each pool is two more processes on a small machine).
 PROCESSES = (*CHANNELS, "email-urgent", "relay")
-WORK_QUEUES = [*(queue for channel in CHANNELS for queue in channel.queues), WEBHOOK_QUEUE]
+WORK_QUEUES = [
+    *(queue for channel in CHANNELS for queue in channel.queues),
+    WEBHOOK_QUEUE,
+    HOUSEKEEPING_QUEUE,
+]
 DELAYED_QUEUES = [f"celery_delayed_{level}" for level in range(28)]
 
 

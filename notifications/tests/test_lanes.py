@@ -34,15 +34,17 @@ def test_each_channel_has_a_queue_per_lane_with_the_same_dead_lettering():
     assert sorted(by_name) == sorted(
         [
             "email.urgent.queue", "email.queue", "email.bulk.queue",
-            "push.urgent.queue", "push.queue", "push.bulk.queue", "webhook.queue",
+            "push.urgent.queue", "push.queue", "push.bulk.queue", "webhook.queue", "housekeeping.queue",
         ]
     )  # fmt: skip
     assert by_name["email.urgent.queue"].routing_key == "email.urgent"
     assert by_name["email.queue"].routing_key == "email"
-    # The webhook pool's queue: quorum, no dead-lettering (PostgreSQL holds its events).
-    webhook = by_name.pop("webhook.queue")
-    assert webhook.queue_arguments["x-queue-type"] == "quorum"
-    assert "x-dead-letter-exchange" not in webhook.queue_arguments
+    # The webhook pool's queues: quorum, no dead-lettering (PostgreSQL holds the events; a housekeeping
+    # run lost is done by the next).
+    for name in ("webhook.queue", "housekeeping.queue"):
+        queue = by_name.pop(name)
+        assert queue.queue_arguments["x-queue-type"] == "quorum"
+        assert "x-dead-letter-exchange" not in queue.queue_arguments
     for queue in by_name.values():
         channel = queue.name.split(".")[0]
         assert queue.queue_arguments["x-queue-type"] == "quorum"

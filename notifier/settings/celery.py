@@ -82,3 +82,12 @@ OUTBOX_RELAY_BATCH = env.int("OUTBOX_RELAY_BATCH", default=500)
 # Broadcasts are expanded into notifications by the relay this many recipients at a time, each chunk in
 # one transaction with the broadcast's cursor.
 BROADCAST_CHUNK_SIZE = env.int("BROADCAST_CHUNK_SIZE", default=2000)
+
+# The scheduler (`manage.py run_scheduler`, Celery beat; run one) sends the housekeeping task (retention,
+# expired tokens and sessions) this often; the webhook pool runs it, at most HOUSEKEEPING_MAX_SECONDS a
+# time (a large backlog is worked off over several runs).
+HOUSEKEEPING_INTERVAL_SECONDS = env.float("HOUSEKEEPING_INTERVAL_SECONDS", default=3600.0)
+HOUSEKEEPING_MAX_SECONDS = env.float("HOUSEKEEPING_MAX_SECONDS", default=45.0)
+CELERY_BEAT_SCHEDULE = {
+    "housekeeping": {"task": "notifications.housekeeping", "schedule": HOUSEKEEPING_INTERVAL_SECONDS},
+}

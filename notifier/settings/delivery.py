@@ -105,3 +105,9 @@ TEMPLATE_RENDER_LIMITS = {
         "link": RENDER_MAX_URL_CHARS,
     },
 }
+
+# Retention: notifications that ended (and their attempts), webhook events that ended, and finished
+# broadcasts older than this many days are pruned by `manage.py prune`, in batches of
+# RETENTION_BATCH_SIZE rows, each its own short transaction. 0 keeps everything.
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=2000)

@@ -40,10 +40,11 @@ PROCFILE_ROLES = {
     "push_urgent_worker": "push-urgent-worker",
     "webhook_worker": "webhook-worker",
     "relay": "relay",
+    "scheduler": "scheduler",
 }
 APP_SERVICES = [
     "api", "email-worker", "email-urgent-worker", "push-worker", "push-urgent-worker", "webhook-worker",
-    "relay",
+    "relay", "scheduler",
 ]  # fmt: skip
 REQUIRED_SERVICES = [*APP_SERVICES, "postgres", "redis", "rabbitmq"]
 ENV_LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=")
