@@ -44,6 +44,13 @@ def _publish(tasks: list[OutgoingTask]) -> None:
     _publisher.publish(tasks)
 
 
+def _connection_drop(exc: Exception, consequence: str) -> None:
+    """The database went away under a task: its connection is closed, so the process's next task opens a
+    new one (Celery reuses a connection for WORKER_DB_REUSE_MAX tasks without looking at it)."""
+    connection.close()
+    logger.warning("database unavailable", extra={"error": str(exc), "consequence": consequence})
+
+
 def _ids(notification_ids: list[str] | str) -> list[str]:
     return [notification_ids] if isinstance(notification_ids, str) else [str(i) for i in notification_ids]
 
@@ -120,11 +127,15 @@ def deliver_push(self: Task, notification_ids: list[str] | str) -> str:
 def deliver_webhooks(self: Task, event_ids: list[int], endpoint_id: int) -> str:
     """Status events to one endpoint. The events' lease decides who sends: a repeated message does nothing
     while another worker holds them, and a message lost with its worker is published again by the relay."""
-    report = webhook_events_deliver(
-        event_ids=[int(i) for i in event_ids],
-        endpoint_id=int(endpoint_id),
-        worker=f"{self.request.hostname}:{os.getpid()}",
-    )
+    try:
+        report = webhook_events_deliver(
+            event_ids=[int(i) for i in event_ids],
+            endpoint_id=int(endpoint_id),
+            worker=f"{self.request.hostname}:{os.getpid()}",
+        )
+    except (OperationalError, InterfaceError) as exc:
+        _connection_drop(exc, "webhook events left for the relay to publish again")
+        return "database unavailable"
     return (
         f"delivered={report.delivered} retried={report.retried} failed={report.failed} "
         f"skipped={report.skipped}"
@@ -135,7 +146,11 @@ def deliver_webhooks(self: Task, event_ids: list[int], endpoint_id: int) -> str:
 def housekeeping() -> str:
     """Sent by the scheduler: retention and expired tokens and sessions, bounded in time (a backlog is
     worked off over several runs). Safe to run twice, or side by side: rows are taken with SKIP LOCKED."""
-    report = housekeeping_run(max_seconds=settings.HOUSEKEEPING_MAX_SECONDS)
+    try:
+        report = housekeeping_run(max_seconds=settings.HOUSEKEEPING_MAX_SECONDS)
+    except (OperationalError, InterfaceError) as exc:
+        _connection_drop(exc, "housekeeping left for the next run")
+        return "database unavailable"
     if report is None:
         return "retention off"
     return f"pruned {report.deleted} in {report.batches} batches{'' if report.complete else ' (more left)'}"

@@ -104,3 +104,23 @@ def test_a_webhook_worker_killed_mid_message_loses_nothing(
         lambda: WebhookEvent.objects.filter(state=WebhookEventState.DELIVERED).count() == 12,
         message="every event recorded delivered",
     )
+
+
+def test_the_webhook_pool_recovers_when_its_database_connections_are_killed(
+    webhook_pool, service_client, receiver, email_template
+):
+    from django.db import connection
+
+    _register(service_client, receiver)
+    [first] = _send(service_client, [UserFactory()])
+    wait_for(lambda: first in receiver.by_notification(), timeout=60, message="the first event")
+
+    with connection.cursor() as cursor:  # as a PostgreSQL restart would: every other session ends
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    [second] = _send(service_client, [UserFactory()])
+
+    wait_for(lambda: second in receiver.by_notification(), timeout=90, message="the event after the kill")
+    assert receiver.by_notification()[second] == ["notification.sent"]
