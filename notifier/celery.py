@@ -15,7 +15,9 @@ Celery's delayed-delivery bootstep still sets up kombu's celery_delayed_* topolo
 so it is declared here too, and the main exchange stays a topic exchange.
 """
 
+import logging
 import os
+import sys
 from typing import Any
 
 from celery import Celery, signals
@@ -139,6 +141,27 @@ def _apply_topology(sender: Celery, source: Any, **kwargs: Any) -> None:
         WEBHOOK_TASK_NAME: {"queue": WEBHOOK_QUEUE, "routing_key": WEBHOOK_ROUTING_KEY},
         HOUSEKEEPING_TASK_NAME: {"queue": HOUSEKEEPING_QUEUE, "routing_key": HOUSEKEEPING_ROUTING_KEY},
     }
+
+
+@signals.setup_logging.connect
+def _logging_as_django_configures_it(**kwargs: Any) -> None:
+    """A receiver here keeps Celery from installing its own plain-text handlers: workers and beat write
+    the same JSON lines as every other process (notifier/settings/logging.py)."""
+    from django.conf import settings
+
+    from notifier.logging import logging_configure
+
+    logging_configure(settings.LOGGING)
+    if not sys.stdout.isatty():
+        # The worker's shutdown notices ("worker: Warm shutdown (MainProcess)") are written straight to
+        # stdout by celery.apps.worker.safe_say; off a terminal they become log lines like the rest.
+        from celery.apps import worker as celery_worker
+
+        celery_worker.safe_say = _say_as_log_line  # type: ignore[attr-defined]
+
+
+def _say_as_log_line(msg: str, f: Any = None) -> None:
+    logging.getLogger("celery.apps.worker").warning(msg.strip())
 
 
 @signals.worker_init.connect

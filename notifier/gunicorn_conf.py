@@ -10,6 +10,7 @@ from gunicorn import util
 
 from notifier.api.bulk_routes import is_bulk_route
 from notifier.environment import env
+from notifier.settings.logging import LOGGING
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - a server
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
@@ -18,8 +19,10 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
-accesslog = None
-logconfig_dict: dict = {}
+# gunicorn's own lines and its access log as the same JSON lines as the application's; the access line's
+# message is `GET /path 200`, and its fields come from notifier.logging.AccessLogFilter.
+logconfig_dict = LOGGING
+access_log_format = "%(m)s %(U)s %(s)s"
 
 # Metrics: each gunicorn worker process writes its values to files in PROMETHEUS_MULTIPROC_DIR and
 # /metrics adds them up. Set here, before the workers import the app, so prometheus-client sees it;

@@ -38,10 +38,12 @@ def worker_argv(
     concurrency: int,
     hostname: str = "",
     loglevel: str = "INFO",
+    banner: bool = False,
 ) -> list[str]:
-    """The Celery worker command for one pool (prefork; no gossip or mingle: the pools never talk)."""
+    """The Celery worker command for one pool (prefork; no gossip or mingle: the pools never talk).
+    Celery's start-up banner is plain text on stdout: printed only when asked (on a terminal)."""
     return [
-        sys.executable, "-m", "celery", "-A", "notifier", "worker",
+        sys.executable, "-m", "celery", "-A", "notifier", *([] if banner else ["--quiet"]), "worker",
         "--queues", ",".join(worker_queues(channel, urgent=urgent)),
         "--hostname", hostname or f"{worker_pool_name(channel, urgent=urgent)}@%h",
         "--pool", "prefork", "--concurrency", str(concurrency),

@@ -133,6 +133,7 @@ class Workers:
         self.env = env
         self.log_dir = log_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.hostnames: dict[str, str] = {}
 
     def start(self, channel: str) -> subprocess.Popen[bytes]:
         log = open(self.log_dir / f"{channel}-worker.log", "ab")  # noqa: SIM115 - closed with the process
@@ -145,12 +146,13 @@ class Workers:
             return process
         base, _, lane = channel.partition("-")
         urgent = lane == "urgent"
+        self.hostnames[channel] = f"{channel}-test-{time.time_ns()}"
         process = subprocess.Popen(
             worker_argv(
                 base,
                 urgent=urgent,
                 concurrency=1 if urgent else 2,
-                hostname=f"{channel}-test-{time.time_ns()}@%h",
+                hostname=f"{self.hostnames[channel]}@%h",
             ),
             cwd=ROOT,
             env=self.env,
@@ -189,6 +191,10 @@ class Workers:
             process = self.processes.get(channel)
             if process is None or process.poll() is not None:
                 self.start(channel)
+
+    def hostname(self, channel: str) -> str:
+        """The running pool's Celery hostname, without the machine's name."""
+        return self.hostnames[channel]
 
     def log(self, channel: str) -> str:
         return (self.log_dir / f"{channel}-worker.log").read_text(errors="replace")

@@ -156,8 +156,9 @@ def test_commands_print_results_on_stdout_and_json_logs_on_stderr(broker):
 
     assert result.stdout.strip().endswith("would replay 0, skipped 0")
     assert "{" not in result.stdout
-    logs = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    logs = [json.loads(line) for line in result.stderr.splitlines()]
     assert any(line["message"] == "dlq replay" and line["level"] == "INFO" for line in logs)
+    assert {line["role"] for line in logs} == {"dlq"}
 
 
 @pytest.fixture

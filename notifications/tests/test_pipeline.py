@@ -1,6 +1,7 @@
 """End to end: the API accepts, real Celery workers on the real RabbitMQ deliver to a real SMTP server
 and, through the real Firebase Admin SDK, to the FCM stand-in."""
 
+import json
 import signal
 import subprocess
 import time
@@ -65,6 +66,39 @@ def test_email_end_to_end(pipeline, service_client, smtp_server, email_template)
     assert notification.attempts == 1
     assert notification.provider_message_id == f"<{notification_id}@notifier.local>"
     assert [a.outcome for a in notification.delivery_attempts.all()] == [AttemptOutcome.SENT]
+
+
+LOG_KEYS = {"time", "level", "logger", "message", "correlation_id", "role"}
+
+
+def test_the_worker_and_the_relay_write_json_lines_that_follow_one_notification(
+    pipeline, service_client, smtp_server, email_template
+):
+    user = UserFactory()
+    response = service_client.post(
+        "/api/v1/notifications/", _body(user), format="json", HTTP_X_CORRELATION_ID="trace-log-lines"
+    )
+    notification_id = response.json()["data"]["notification_id"]
+    _wait_status(notification_id, NotificationStatus.SENT)
+
+    def lines(process: str) -> list[dict]:
+        return [json.loads(line) for line in pipeline.log(process).splitlines() if line.strip()]
+
+    wait_for(
+        lambda: any(line.get("notification_id") == notification_id for line in lines("email")),
+        timeout=10,
+        message="the worker's line",
+    )
+    worker_lines, relay_lines = lines("email"), lines("relay")
+    assert all(line.keys() >= LOG_KEYS for line in worker_lines + relay_lines)
+    assert all(line["role"].startswith("worker:email-test-") for line in worker_lines)
+    assert {line["role"] for line in relay_lines} == {"relay"}
+    [sent] = [line for line in worker_lines if line.get("notification_id") == notification_id]
+    assert (sent["message"], sent["correlation_id"]) == ("notification sent", "trace-log-lines")
+    assert sent["role"] == f"worker:{pipeline.hostname('email')}"
+    assert any(
+        line["logger"] == "celery.apps.worker" and line["message"].endswith("ready.") for line in worker_lines
+    )
 
 
 def test_push_end_to_end_deactivates_a_dead_token(pipeline, service_client, fcm_server, push_template):

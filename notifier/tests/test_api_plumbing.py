@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from notifier.logging import CorrelationIdFilter
+from notifier.logging import LogContextFilter, process_role
 
 
 def test_health_answers_in_the_envelope(anonymous_client):
@@ -135,11 +135,29 @@ def test_log_records_carry_the_correlation_id(anonymous_client, caplog):
     correlation_id_set("abc-123")
     try:
         record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", None, None)
-        CorrelationIdFilter().filter(record)
+        LogContextFilter().filter(record)
     finally:
         correlation_id_set(None)
 
     assert record.correlation_id == "abc-123"
+    assert record.role == "pytest"
+
+
+@pytest.mark.parametrize(
+    ("argv", "role"),
+    [
+        (["/srv/.venv/bin/gunicorn", "notifier.wsgi"], "api"),
+        (["/srv/celery/__main__.py", "-A", "notifier", "--quiet", "worker", "--hostname", "email-urgent@%h"],
+         "worker:email-urgent"),
+        (["/srv/celery/__main__.py", "-A", "notifier", "beat"], "scheduler"),
+        (["/srv/gunicorn/__main__.py", "notifier.wsgi"], "api"),
+        (["manage.py", "outbox_relay"], "relay"),
+        (["manage.py", "prune", "--dry-run"], "prune"),
+        ([], "python"),
+    ],
+)  # fmt: skip
+def test_each_process_names_its_role_in_its_log_lines(argv, role):
+    assert process_role(argv) == role
 
 
 @pytest.mark.django_db

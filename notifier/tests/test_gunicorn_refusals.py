@@ -1,11 +1,12 @@
 """What gunicorn itself answers, over a raw socket: a refused body closes the connection, and gunicorn's
-own refusals speak the API's envelope."""
+own refusals speak the API's envelope; and what it logs: the application's JSON lines."""
 
 import json
 import os
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,12 @@ def _exchange(port: int, request: bytes) -> tuple[str, dict[str, str], bytes, bo
         return lines[0], headers, body, closed
 
 
+@dataclass(frozen=True)
+class Gunicorn:
+    port: int
+    log: Path
+
+
 @pytest.fixture(scope="module")
 def gunicorn(tmp_path_factory, django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
@@ -49,12 +56,14 @@ def gunicorn(tmp_path_factory, django_db_setup, django_db_blocker):
         "PORT": str(port),
         "HOST": "127.0.0.1",
         "WEB_CONCURRENCY": "1",
+        "LOG_LEVEL": "INFO",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("metrics")),
         "DATABASE_URL": (
             f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
         ),
     }
-    log = open(tmp_path_factory.mktemp("log") / "gunicorn.log", "wb")  # noqa: SIM115 - closed below
+    log_path = tmp_path_factory.mktemp("log") / "gunicorn.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "notifier.wsgi", "--config", "python:notifier.gunicorn_conf"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -68,7 +77,7 @@ def gunicorn(tmp_path_factory, django_db_setup, django_db_blocker):
 
     try:
         wait_for(up, timeout=30, message="gunicorn")
-        yield port
+        yield Gunicorn(port, log_path)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -81,7 +90,7 @@ def test_an_oversized_body_is_413_and_the_connection_closes(gunicorn):
         b"Content-Length: 10000000\r\n\r\n" + b"{" * 1000
     )
 
-    status, headers, body, closed = _exchange(gunicorn, request)
+    status, headers, body, closed = _exchange(gunicorn.port, request)
 
     assert status.startswith("HTTP/1.1 413")
     assert headers["connection"] == "close"
@@ -92,7 +101,7 @@ def test_an_oversized_body_is_413_and_the_connection_closes(gunicorn):
 def test_a_request_line_too_long_for_gunicorn_answers_the_envelope(gunicorn):
     request = b"GET /api/v1/users/?email=" + b"x" * 10_000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
-    status, headers, body, _ = _exchange(gunicorn, request)
+    status, headers, body, _ = _exchange(gunicorn.port, request)
 
     assert status.split()[1] in ("400", "414")
     assert headers["content-type"] == "application/json"
@@ -100,8 +109,32 @@ def test_a_request_line_too_long_for_gunicorn_answers_the_envelope(gunicorn):
 
 
 def test_an_ordinary_request_keeps_the_connection_alive(gunicorn):
-    status, headers, _, closed = _exchange(gunicorn, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    status, headers, _, closed = _exchange(gunicorn.port, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
 
     assert status.endswith("200 OK")
     assert headers["connection"] == "keep-alive"
     assert not closed
+
+
+def test_gunicorn_and_the_api_write_json_lines_with_the_same_keys(gunicorn):
+    request = b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Correlation-ID: trace-access-1\r\n\r\n"
+
+    _exchange(gunicorn.port, request)
+
+    def lines() -> list[dict]:
+        return [json.loads(line) for line in gunicorn.log.read_text().splitlines() if line.strip()]
+
+    wait_for(
+        lambda: any(line["correlation_id"] == "trace-access-1" for line in lines()),
+        timeout=10,
+        message="the access line",
+    )
+    logged = lines()
+    assert all({"time", "level", "logger", "message", "correlation_id"} <= line.keys() for line in logged)
+    assert {line["role"] for line in logged} == {"api"}
+    assert any(line["logger"] == "gunicorn.error" and "Listening at" in line["message"] for line in logged)
+    [access] = [line for line in logged if line["correlation_id"] == "trace-access-1"]
+    assert access["logger"] == "gunicorn.access"
+    assert access["message"] == "GET /health 200"
+    assert (access["method"], access["path"], access["status"]) == ("GET", "/health", 200)
+    assert isinstance(access["duration_ms"], int)

@@ -69,7 +69,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        self.stdout.write(self.style.SUCCESS("outbox relay running"))
+        logger.info("outbox relay running")
         backoff = 0.0
         expanded = events = 0
         next_sweep = time.monotonic() + SWEEP_INTERVAL_SECONDS

@@ -11,7 +11,8 @@ class Command(BaseCommand):
     help = (
         "Runs the scheduler (Celery beat): sends the housekeeping task (retention, expired tokens and "
         "sessions) every HOUSEKEEPING_INTERVAL_SECONDS to housekeeping.queue, which the webhook pool "
-        "serves. Run one. The process becomes Celery beat; its schedule file is var/celerybeat-schedule."
+        "serves. Run one. Its logs are JSON lines; Celery's banner shows on a "
+        "terminal only. The process becomes Celery beat; its schedule file is var/celerybeat-schedule."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -20,8 +21,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         state = Path(settings.BASE_DIR) / "var" / "celerybeat-schedule"
         state.parent.mkdir(parents=True, exist_ok=True)
+        banner = [] if sys.stdout.isatty() else ["--quiet"]
         argv = [
-            sys.executable, "-m", "celery", "-A", "notifier", "beat",
+            sys.executable, "-m", "celery", "-A", "notifier", *banner, "beat",
             "--schedule", str(state), "--loglevel", options["loglevel"],
         ]  # fmt: skip
         os.execv(argv[0], argv)  # noqa: S606 - our own interpreter, with arguments built above

@@ -1,4 +1,5 @@
 import os
+import sys
 from typing import Any
 
 from django.conf import settings
@@ -32,5 +33,11 @@ class Command(BaseCommand):
         concurrency = options["concurrency"] or getattr(settings, setting)
         if concurrency < 1:
             raise CommandError("--concurrency must be at least 1.")
-        argv = worker_argv(channel, urgent=urgent, concurrency=concurrency, loglevel=options["loglevel"])
+        argv = worker_argv(
+            channel,
+            urgent=urgent,
+            concurrency=concurrency,
+            loglevel=options["loglevel"],
+            banner=sys.stdout.isatty(),
+        )
         os.execv(argv[0], argv)  # noqa: S606 - our own interpreter, with arguments built above
