@@ -31,10 +31,13 @@ seed: migrate ## seed the demo data once (staff user, API key, templates) and pr
 	$(PY) manage.py seed_demo
 
 # The API listens on $$PORT (environment, else .env, else 8000) and on 127.0.0.1 unless HOST says otherwise.
-run: seed ## start the whole system in the foreground (API on 127.0.0.1:8000, workers, relay); Ctrl-C stops it
+# Every Procfile process but Flower, which `FLOWER=1 make run` adds (with the workers' task events on).
+PROCESSES = $(shell sed -n 's/^\([a-z_]*\):.*/\1/p' Procfile | grep -v '^flower$$')
+run: seed ## start the whole system in the foreground (API on 127.0.0.1:8000, workers, relay, scheduler; FLOWER=1 adds Flower on 127.0.0.1:5555); Ctrl-C stops it
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	HOST="$${HOST:-127.0.0.1}" exec honcho start --no-prefix -f Procfile \
-		--port "$$($(PY) -c 'from notifier.environment import env; print(env.int("PORT", default=8000))')"
+	$(if $(filter 1 true yes,$(FLOWER)),TASK_EVENTS=true) HOST="$${HOST:-127.0.0.1}" exec honcho start --no-prefix -f Procfile \
+		--port "$$($(PY) -c 'from notifier.environment import env; print(env.int("PORT", default=8000))')" \
+		$(PROCESSES) $(if $(filter 1 true yes,$(FLOWER)),flower)
 
 credentials: seed ## print a working demo API key and admin login (makes new ones if the old are gone)
 

@@ -2,7 +2,7 @@
 # The image's entrypoint: the first argument picks the role, one per Procfile process
 # (api = web, email-worker = email_worker, email-urgent-worker = email_urgent_worker, push-worker =
 # push_worker, push-urgent-worker = push_urgent_worker, webhook-worker = webhook_worker, relay = relay,
-# scheduler = scheduler), plus `migrate`,
+# scheduler = scheduler, flower = flower), plus `migrate`,
 # the one-shot that prepares the database and the broker. Anything else runs as given
 # (`docker compose run --rm api python manage.py dlq list`). Each role replaces this shell (exec), so
 # it receives SIGTERM itself and stops gracefully.
@@ -33,6 +33,9 @@ case "$role" in
         ;;
     relay)
         exec python manage.py outbox_relay
+        ;;
+    flower)
+        exec python manage.py run_flower
         ;;
     migrate)
         # Both steps are idempotent: run on every deploy, before the other roles start.

@@ -55,6 +55,8 @@ def process_role(argv: Sequence[str]) -> str:
     if name == "celery":
         if "beat" in argv:
             return "scheduler"
+        if "flower" in argv:
+            return "flower"
         if "worker" in argv:
             hostname = argv[argv.index("--hostname") + 1] if "--hostname" in argv[:-1] else "celery@"
             return f"worker:{hostname.split('@')[0]}"

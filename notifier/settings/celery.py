@@ -39,8 +39,13 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # set, which costs a new PostgreSQL connection per delivery. Reused, it is closed every 2x this many
 # tasks; a task that meets a broken connection closes it itself (notifications/tasks.py).
 CELERY_DB_REUSE_MAX = env.int("WORKER_DB_REUSE_MAX", default=1000)
-CELERY_WORKER_SEND_TASK_EVENTS = False
-CELERY_TASK_SEND_SENT_EVENT = False
+# Task events feed Flower; off unless asked (`FLOWER=1 make run` sets it; Flower also switches them on).
+CELERY_WORKER_SEND_TASK_EVENTS = env.bool("TASK_EVENTS", default=False)
+CELERY_TASK_SEND_SENT_EVENT = CELERY_WORKER_SEND_TASK_EVENTS
+# Flower (manage.py run_flower): where it listens, and its basic-auth credentials (user:password).
+FLOWER_ADDRESS = env.str("FLOWER_ADDRESS", default="127.0.0.1")
+FLOWER_PORT = env.int("FLOWER_PORT", default=5555)
+FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = env.bool("WORKER_REMOTE_CONTROL", default=True)
 
 # Processes of each worker pool (`manage.py run_worker`): the main pools serve the normal and bulk lanes,

@@ -151,6 +151,7 @@ def test_log_records_carry_the_correlation_id(anonymous_client, caplog):
          "worker:email-urgent"),
         (["/srv/celery/__main__.py", "-A", "notifier", "beat"], "scheduler"),
         (["/srv/gunicorn/__main__.py", "notifier.wsgi"], "api"),
+        (["/srv/celery/__main__.py", "-A", "notifier", "--quiet", "flower", "--port=5555"], "flower"),
         (["manage.py", "outbox_relay"], "relay"),
         (["manage.py", "prune", "--dry-run"], "prune"),
         ([], "python"),

