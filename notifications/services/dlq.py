@@ -10,7 +10,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -74,8 +74,13 @@ def _death_of(message: Any) -> tuple[str, datetime | None]:
     return str(death.get("reason", "")), died_at
 
 
+# Called once per dead letter read, with its queue and how many letters that queue held when reading
+# began (a command's progress bar).
+LetterProgress = Callable[[str, int], None]
+
+
 @contextmanager
-def _dead_letters(channel: str) -> Iterator[Iterator[Any]]:
+def _dead_letters(channel: str, on_letter: LetterProgress | None = None) -> Iterator[Iterator[Any]]:
     """Yields the queue's messages, each at most once, unacknowledged.
 
     Messages not acked by the caller return to the queue when the channel closes. The count is read
@@ -96,6 +101,8 @@ def _dead_letters(channel: str) -> Iterator[Iterator[Any]]:
                 message = queue.get(no_ack=False, accept=["json"])
                 if message is None:
                     return
+                if on_letter is not None:
+                    on_letter(queue.name, count)
                 yield message
 
         try:
@@ -170,13 +177,17 @@ def notifications_retry_failed(*, notifications: list[Notification]) -> tuple[in
 
 
 def dlq_replay(
-    *, channel: str | None = None, notification_ids: set[str] | None = None, dry_run: bool = False
+    *,
+    channel: str | None = None,
+    notification_ids: set[str] | None = None,
+    dry_run: bool = False,
+    on_letter: LetterProgress | None = None,
 ) -> ReplayReport:
     """Re-publishes dead letters to their main queue. Skips notifications already sent; safe to repeat."""
     replayed: list[str] = []
     skipped: list[str] = []
     for name in _channels(channel):
-        with _dead_letters(name) as messages:
+        with _dead_letters(name, on_letter) as messages:
             for message in messages:
                 letter_ids = _notification_ids_of(message)
                 if notification_ids is not None and not set(letter_ids) <= notification_ids:
@@ -197,13 +208,17 @@ def dlq_replay(
 
 
 def dlq_purge(
-    *, channel: str | None = None, older_than: timedelta | None = None, dry_run: bool = False
+    *,
+    channel: str | None = None,
+    older_than: timedelta | None = None,
+    dry_run: bool = False,
+    on_letter: LetterProgress | None = None,
 ) -> int:
     """Drops dead letters (those that died before `older_than` ago, when given); returns how many."""
     cutoff = timezone.now() - older_than if older_than else None
     purged = 0
     for name in _channels(channel):
-        with _dead_letters(name) as messages:
+        with _dead_letters(name, on_letter) as messages:
             for message in messages:
                 _, died_at = _death_of(message)
                 if cutoff is not None and (died_at is None or died_at > cutoff):

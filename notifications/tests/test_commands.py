@@ -161,6 +161,37 @@ def test_commands_print_results_on_stdout_and_json_logs_on_stderr(broker):
     assert {line["role"] for line in logs} == {"dlq"}
 
 
+def test_dlq_commands_answer_json_and_report_each_letter_read(broker, user):
+    from notifications.services.dlq import dlq_purge
+    from notifications.tests.conftest import purge_queues, queue_depth
+    from notifications.tests.factories import NotificationFactory
+    from notifications.tests.test_metrics import publish_dead_letter
+
+    purge_queues()
+    failed = NotificationFactory(user=user, status=NotificationStatus.FAILED)
+    sent = NotificationFactory(user=user, status=NotificationStatus.SENT)
+    for notification in (failed, sent):
+        publish_dead_letter(str(notification.id))
+
+    listed = json.loads(_run("dlq", "list", "--json"))
+    dry = json.loads(_run("dlq", "replay", "--dry-run", "--json", "--queue", "email"))
+    read: list[tuple[str, int]] = []
+    would_purge = dlq_purge(
+        channel="email", dry_run=True, on_letter=lambda queue, total: read.append((queue, total))
+    )
+
+    assert listed["count"] == 2
+    assert {row["notification_id"]: row["status"] for row in listed["dead_letters"]} == {
+        str(failed.id): "failed", str(sent.id): "sent"
+    }  # fmt: skip
+    assert dry == {"dry_run": True, "replayed": [str(failed.id)], "skipped": [str(sent.id)]}
+    assert would_purge == 2
+    assert read == [("email.dlq", 2), ("email.dlq", 2)]
+    assert queue_depth("email.dlq") == 2
+    assert json.loads(_run("dlq", "purge", "--json")) == {"dry_run": False, "purged": 2}
+    assert queue_depth("email.dlq") == 0
+
+
 @pytest.fixture
 def counted(db):
     from datetime import timedelta

@@ -1,12 +1,17 @@
+import json
+import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
 from notifications.broker.connection import BROKER_ERRORS
 from notifications.channels import CHANNELS
 from notifications.management.durations import duration_parse
-from notifications.services.dlq import dlq_list, dlq_purge, dlq_replay
+from notifications.services.dlq import LetterProgress, dlq_list, dlq_purge, dlq_replay
 
 
 def _notification_id(value: str) -> str:
@@ -16,8 +21,31 @@ def _notification_id(value: str) -> str:
         raise CommandError(f"--id takes a notification id (a UUID), not {value!r}") from None
 
 
+@contextmanager
+def _progress(desc: str, *, quiet: bool) -> Iterator[LetterProgress]:
+    """A progress bar on a terminal (stderr), never in --json output or a log; its total grows by each
+    queue's count of letters as that queue is reached."""
+    bar = tqdm(desc=desc, unit=" letters", total=0, disable=quiet or not sys.stderr.isatty())
+    totals: dict[str, int] = {}
+
+    def on_letter(queue: str, queue_total: int) -> None:
+        if queue not in totals:
+            totals[queue] = queue_total
+            bar.total = sum(totals.values())
+        bar.set_postfix_str(queue)
+        bar.update(1)
+
+    try:
+        yield on_letter
+    finally:
+        bar.close()
+
+
 class Command(BaseCommand):
-    help = "Lists, replays or purges the dead-letter queues (email.dlq, push.dlq)."
+    help = (
+        "Lists, replays or purges the dead-letter queues (email.dlq, push.dlq). Replay and purge show a "
+        "progress bar on a terminal; --json prints the result as one JSON object, for scripts."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -32,6 +60,7 @@ class Command(BaseCommand):
             p.add_argument(
                 "--queue", choices=[channel.value for channel in CHANNELS], help="Only this channel's DLQ."
             )
+            p.add_argument("--json", action="store_true", help="Print the result as one JSON object.")
         listing.add_argument("--limit", type=int, default=100, help="At most this many lines.")
         replay.add_argument(
             "--id", action="append", dest="ids", metavar="NOTIFICATION_ID", help="Only these."
@@ -54,6 +83,20 @@ class Command(BaseCommand):
         if options["limit"] < 1:
             raise CommandError("--limit must be at least 1")
         letters = dlq_list(channel=options["queue"], limit=options["limit"])
+        if options["json"]:
+            rows = [
+                {
+                    "channel": letter.channel,
+                    "notification_id": letter.notification_id,
+                    "attempts": letter.attempts,
+                    "died_at": letter.died_at.isoformat() if letter.died_at else None,
+                    "status": letter.status,
+                    "reason": letter.reason,
+                }
+                for letter in letters
+            ]
+            self.stdout.write(json.dumps({"dead_letters": rows, "count": len(rows)}))
+            return
         for letter in letters:
             died = letter.died_at.isoformat() if letter.died_at else "-"
             self.stdout.write(
@@ -64,7 +107,20 @@ class Command(BaseCommand):
 
     def _replay(self, options: dict[str, Any]) -> None:
         ids = {_notification_id(value) for value in options["ids"]} if options["ids"] else None
-        report = dlq_replay(channel=options["queue"], notification_ids=ids, dry_run=options["dry_run"])
+        with _progress("replaying", quiet=options["json"]) as on_letter:
+            report = dlq_replay(
+                channel=options["queue"],
+                notification_ids=ids,
+                dry_run=options["dry_run"],
+                on_letter=on_letter,
+            )
+        if options["json"]:
+            self.stdout.write(
+                json.dumps(
+                    {"dry_run": options["dry_run"], "replayed": report.replayed, "skipped": report.skipped}
+                )
+            )
+            return
         verb = "would replay" if options["dry_run"] else "replayed"
         for notification_id in report.replayed:
             self.stdout.write(f"{verb} {notification_id}")
@@ -76,6 +132,15 @@ class Command(BaseCommand):
         older_than = (
             duration_parse(options["older_than"], option="--older-than") if options["older_than"] else None
         )
-        count = dlq_purge(channel=options["queue"], older_than=older_than, dry_run=options["dry_run"])
+        with _progress("purging", quiet=options["json"]) as on_letter:
+            count = dlq_purge(
+                channel=options["queue"],
+                older_than=older_than,
+                dry_run=options["dry_run"],
+                on_letter=on_letter,
+            )
+        if options["json"]:
+            self.stdout.write(json.dumps({"dry_run": options["dry_run"], "purged": count}))
+            return
         verb = "would purge" if options["dry_run"] else "purged"
         self.stdout.write(self.style.SUCCESS(f"{verb} {count} dead letter(s)"))
