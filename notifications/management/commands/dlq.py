@@ -114,12 +114,7 @@ class Command(BaseCommand):
                 dry_run=options["dry_run"],
                 on_letter=on_letter,
             )
-        if options["json"]:
-            self.stdout.write(
-                json.dumps(
-                    {"dry_run": options["dry_run"], "replayed": report.replayed, "skipped": report.skipped}
-                )
-            )
+        if self._wrote_json(options, replayed=report.replayed, skipped=report.skipped):
             return
         verb = "would replay" if options["dry_run"] else "replayed"
         for notification_id in report.replayed:
@@ -139,8 +134,13 @@ class Command(BaseCommand):
                 dry_run=options["dry_run"],
                 on_letter=on_letter,
             )
-        if options["json"]:
-            self.stdout.write(json.dumps({"dry_run": options["dry_run"], "purged": count}))
+        if self._wrote_json(options, purged=count):
             return
         verb = "would purge" if options["dry_run"] else "purged"
         self.stdout.write(self.style.SUCCESS(f"{verb} {count} dead letter(s)"))
+
+    def _wrote_json(self, options: dict[str, Any], **result: Any) -> bool:
+        """With --json, prints the result (and whether it was a dry run) as one object; says if it did."""
+        if options["json"]:
+            self.stdout.write(json.dumps({"dry_run": options["dry_run"], **result}))
+        return bool(options["json"])
