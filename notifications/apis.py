@@ -7,7 +7,14 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -44,9 +51,12 @@ from notifications.services.accept_batch import notifications_accept_batch
 from notifications.services.broadcast import broadcast_accept
 from notifications.services.cancel import broadcast_cancel, notification_cancel
 from notifications.services.status import notification_status_update
+from notifier.api import examples as ex
 from notifier.api.errors import ApplicationError
+from notifier.api.examples import examples
 from notifier.api.pagination import EnvelopePagination
 from notifier.api.permissions import IsAuthenticatedCaller, IsServiceOrStaff, is_privileged, is_service
+from notifier.api.schema import error_codes
 from notifier.api.throttling import NotificationSendThrottle, send_rate_retry_after
 
 
@@ -81,6 +91,12 @@ class NotificationListCreateApi(generics.ListAPIView):
         return notification_queryset(user_id=_viewer_scope(self.request)).order_by("-created_at")
 
     @extend_schema(
+        operation_id="listNotifications",
+        description=(
+            "Newest first, 20 a page, filtered by the query parameters (status, channel, user, time). "
+            "A user's token lists only their own notifications."
+        ),
+        examples=examples(response=[ex.NOTIFICATION]),
         summary="List notifications (a user sees their own)",
         tags=["notifications"],
         responses=NotificationSerializer(many=True),
@@ -89,6 +105,12 @@ class NotificationListCreateApi(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
+        operation_id="sendNotification",
+        extensions=error_codes("idempotency_conflict", "conflict", "missing_variables", "rate_limited"),
+        examples=[
+            *examples(request=ex.SEND_REQUEST, response=ex.SEND_ACCEPTED, status=202, repeat_status=200),
+            OpenApiExample("Broadcast to a topic", value=ex.BROADCAST_REQUEST, request_only=True),
+        ],
         summary="Send a notification to a user, a topic's subscribers, or a list of users",
         description=(
             "With `user_id`: one notification, answered with its id. With `topic` (a topic's key) or "
@@ -182,6 +204,8 @@ class NotificationBatchApi(APIView):
     permission_classes = [IsServiceOrStaff]
 
     @extend_schema(
+        operation_id="sendNotifications",
+        examples=examples(request=ex.BATCH_REQUEST, response=ex.BATCH_ANSWER),
         summary="Send many notifications in one request: one result per item, in order",
         description=(
             "Each item is exactly a single send's body, with its own `request_id` and the single send's "
@@ -196,7 +220,7 @@ class NotificationBatchApi(APIView):
             413: OpenApiResponse(description="More than NOTIFICATION_BATCH_MAX items, or too large a body"),
             429: OpenApiResponse(description="Over NOTIFICATION_RATE_LIMIT_PER_MINUTE; see Retry-After"),
         },
-        extensions={"x-envelope-meta": BATCH_META},
+        extensions={**error_codes("rate_limited"), "x-envelope-meta": BATCH_META},
     )
     def post(self, request: Request) -> Response:
         envelope = NotificationBatchSerializer(data=request.data)
@@ -232,6 +256,12 @@ class NotificationDetailApi(APIView):
     permission_classes = [IsAuthenticatedCaller]
 
     @extend_schema(
+        operation_id="getNotification",
+        description=(
+            "The notification with every delivery attempt (worker, provider, outcome, error). A user's "
+            "token reads only their own; others are 404."
+        ),
+        examples=examples(response=ex.NOTIFICATION_DETAIL),
         summary="A notification: status, attempts, timestamps, error",
         tags=["notifications"],
         responses=NotificationDetailSerializer,
@@ -254,6 +284,9 @@ class NotificationCancelApi(APIView):
     permission_classes = [IsServiceOrStaff]
 
     @extend_schema(
+        operation_id="cancelNotification",
+        extensions=error_codes("not_cancellable"),
+        examples=examples(response=ex.NOTIFICATION_CANCELLED),
         summary="Cancel a notification that no provider has yet",
         description=(
             "A `scheduled`, `pending` or `queued` notification (or one whose worker died while "
@@ -285,6 +318,16 @@ class StatusCallbackApi(APIView):
     channel = ""
 
     @extend_schema(
+        operation_id="reportDeliveryStatus",
+        description=(
+            "For providers (or a relay of their webhooks) that confirm delivery: moves a `sent` "
+            "notification to `delivered` or `failed`, once; the same report again changes nothing."
+        ),
+        extensions=error_codes("invalid_transition", "not_found"),
+        examples=examples(
+            request=ex.STATUS_REPORT_REQUEST,
+            response={**ex.NOTIFICATION, "status": "delivered", "delivered_at": ex.LATER},
+        ),
         summary="Report a provider's delivery outcome for a notification",
         tags=["notifications"],
         request=StatusCallbackSerializer,
@@ -300,10 +343,12 @@ class StatusCallbackApi(APIView):
         return Response(NotificationSerializer(notification).data)
 
 
+@extend_schema_view(post=extend_schema(operation_id="reportEmailStatus"))
 class EmailStatusApi(StatusCallbackApi):
     channel = Channel.EMAIL
 
 
+@extend_schema_view(post=extend_schema(operation_id="reportPushStatus"))
 class PushStatusApi(StatusCallbackApi):
     channel = Channel.PUSH
 
@@ -312,6 +357,11 @@ class BroadcastListApi(APIView):
     permission_classes = [IsServiceOrStaff]
 
     @extend_schema(
+        operation_id="listBroadcasts",
+        description=(
+            "Broadcasts (sends to a topic or a list of users), newest first, 20 a page, by topic or status."
+        ),
+        examples=examples(response=[ex.BROADCAST]),
         summary="List broadcasts, newest first",
         tags=["broadcasts"],
         parameters=[
@@ -338,6 +388,12 @@ class BroadcastDetailApi(APIView):
     permission_classes = [IsServiceOrStaff]
 
     @extend_schema(
+        operation_id="getBroadcast",
+        description=(
+            "How far the fan-out is (`notifications_created` of `recipients`), and its notifications "
+            "by status."
+        ),
+        examples=examples(response=ex.BROADCAST_DETAIL),
         summary="A broadcast's progress: recipients, notifications created, and their statuses",
         tags=["broadcasts"],
         responses=BroadcastDetailSerializer,
@@ -354,6 +410,16 @@ class BroadcastCancelApi(APIView):
     permission_classes = [IsServiceOrStaff]
 
     @extend_schema(
+        operation_id="cancelBroadcast",
+        examples=examples(
+            response={
+                **ex.BROADCAST_DETAIL,
+                "status": "cancelled",
+                "cancelled_at": ex.LATER,
+                "cancelled_by": "api_key:billing-service",
+                "notifications_by_status": {"cancelled": 1},
+            }
+        ),
         summary="Cancel a broadcast: no more recipients, and every recipient's notification not yet "
         "with a provider cancelled",
         description=(
@@ -371,11 +437,12 @@ class BroadcastCancelApi(APIView):
             409: OpenApiResponse(description="Cancelled before"),
         },
         extensions={
+            **error_codes("not_cancellable"),
             "x-envelope-meta": {
                 "type": "object",
                 "properties": {"cancelled": {"type": "integer"}},
                 "required": ["cancelled"],
-            }
+            },
         },
     )
     def post(self, request: Request, broadcast_id: str) -> Response:

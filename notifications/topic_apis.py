@@ -30,9 +30,11 @@ from notifications.services.topics import (
     topic_subscribers_remove,
     topic_update,
 )
+from notifier.api import examples as ex
+from notifier.api.examples import examples
 from notifier.api.pagination import PAGE_QUERY_PARAMETERS, paginated_response
 from notifier.api.permissions import IsServiceOrStaff
-from notifier.api.schema import DELETED_RESPONSE
+from notifier.api.schema import DELETED_RESPONSE, DeleteWithBodySchema, error_codes
 from notifier.api.validation import validated_body
 
 TOPICS_TAG = "topics"
@@ -50,6 +52,9 @@ class TopicListCreateApi(APIView):
     permission_classes = [IsServiceOrStaff]
 
     @extend_schema(
+        operation_id="listTopics",
+        description=("Topics by key, 20 a page, each with its subscriber count."),
+        examples=examples(response=[ex.TOPIC]),
         summary="List topics with their subscriber counts",
         tags=[TOPICS_TAG],
         parameters=PAGE_QUERY_PARAMETERS,
@@ -59,6 +64,13 @@ class TopicListCreateApi(APIView):
         return paginated_response(request, self, topic_list(), TopicSerializer)
 
     @extend_schema(
+        operation_id="createTopic",
+        description=(
+            "A topic users subscribe to; a send with `topic` reaches every subscriber. The key is unique "
+            "(409 when taken)."
+        ),
+        extensions=error_codes("conflict"),
+        examples=examples(request=ex.TOPIC_CREATE_REQUEST, response=ex.TOPIC_CREATED, status=201),
         summary="Create a topic",
         tags=[TOPICS_TAG],
         request=TopicCreateSerializer,
@@ -73,11 +85,21 @@ class TopicListCreateApi(APIView):
 class TopicDetailApi(APIView):
     permission_classes = [IsServiceOrStaff]
 
-    @extend_schema(summary="A topic", tags=[TOPICS_TAG], responses=TopicSerializer)
+    @extend_schema(
+        operation_id="getTopic",
+        summary="A topic",
+        description="The topic with its subscriber count.",
+        tags=[TOPICS_TAG],
+        responses=TopicSerializer,
+        examples=examples(response=ex.TOPIC),
+    )
     def get(self, request: Request, key: str) -> Response:
         return Response(TopicSerializer(_topic(key)).data)
 
     @extend_schema(
+        operation_id="updateTopic",
+        description=("Only the fields given change; the key stays."),
+        examples=examples(request=ex.TOPIC_UPDATE_REQUEST, response={**ex.TOPIC, **ex.TOPIC_UPDATE_REQUEST}),
         summary="Rename a topic or change its description",
         tags=[TOPICS_TAG],
         request=TopicUpdateSerializer,
@@ -88,6 +110,8 @@ class TopicDetailApi(APIView):
         return Response(TopicSerializer(topic).data)
 
     @extend_schema(
+        operation_id="deleteTopic",
+        description=("Deletes the topic and every subscription to it; broadcasts already sent keep its key."),
         summary="Delete a topic and its subscriptions (its broadcasts keep its key)",
         tags=[TOPICS_TAG],
         responses={200: DELETED_RESPONSE},
@@ -99,8 +123,12 @@ class TopicDetailApi(APIView):
 
 class TopicSubscribersApi(APIView):
     permission_classes = [IsServiceOrStaff]
+    schema = DeleteWithBodySchema()
 
     @extend_schema(
+        operation_id="listTopicSubscribers",
+        description=("The users subscribed to the topic, with when, 20 a page."),
+        examples=examples(response=[ex.TOPIC_SUBSCRIBER]),
         summary="List a topic's subscribers, in user id order",
         tags=[TOPICS_TAG],
         parameters=PAGE_QUERY_PARAMETERS,
@@ -112,6 +140,8 @@ class TopicSubscribersApi(APIView):
         )
 
     @extend_schema(
+        operation_id="subscribeToTopic",
+        examples=examples(request=ex.SUBSCRIBERS_REQUEST, response=ex.SUBSCRIBERS_CHANGE),
         summary="Subscribe users to a topic, in bulk",
         description=(
             "All or nothing: a user id that is not an active user refuses the call (400, naming them). "
@@ -128,6 +158,10 @@ class TopicSubscribersApi(APIView):
         return self._change(request, key, topic_subscribers_add)
 
     @extend_schema(
+        operation_id="unsubscribeFromTopic",
+        examples=examples(
+            request=ex.SUBSCRIBERS_REQUEST, response={**ex.SUBSCRIBERS_CHANGE, "subscribers": 0}
+        ),
         summary="Unsubscribe users from a topic, in bulk",
         description="User ids that are not subscribers are counted, not an error.",
         tags=[TOPICS_TAG],

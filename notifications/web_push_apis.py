@@ -9,7 +9,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from notifier.api import examples as ex
 from notifier.api.errors import ApplicationError
+from notifier.api.examples import examples
+from notifier.api.schema import error_codes
 
 
 class VapidPublicKeyApi(APIView):
@@ -17,6 +20,13 @@ class VapidPublicKeyApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
+        operation_id="getVapidPublicKey",
+        description=(
+            "A page passes it as `applicationServerKey` to `pushManager.subscribe()` and registers the "
+            "subscription as a device (platform web). Open to all: the key is public."
+        ),
+        extensions=error_codes("not_configured"),
+        examples=examples(response=ex.VAPID_PUBLIC_KEY),
         summary="The Web Push (VAPID) public key browsers subscribe with",
         tags=["devices"],
         responses={

@@ -24,10 +24,12 @@ from notifications.webhooks.endpoints import (
     webhook_endpoint_update,
     webhook_not_found,
 )
+from notifier.api import examples as ex
 from notifier.api.errors import ApplicationError
+from notifier.api.examples import examples
 from notifier.api.pagination import PAGE_QUERY_PARAMETERS, paginated_response
 from notifier.api.permissions import IsServiceOrStaff
-from notifier.api.schema import DELETED_RESPONSE
+from notifier.api.schema import DELETED_RESPONSE, error_codes
 from notifier.api.validation import validated_body
 
 WEBHOOKS_TAG = "webhooks"
@@ -46,6 +48,12 @@ class WebhookListCreateApi(APIView):
     permission_classes = [IsServiceOrStaff]
 
     @extend_schema(
+        operation_id="listWebhookEndpoints",
+        description=(
+            "The registered status webhook endpoints with their health, 20 a page; secrets show as "
+            "their prefix."
+        ),
+        examples=examples(response=[ex.WEBHOOK_ENDPOINT]),
         summary="List webhook endpoints",
         tags=[WEBHOOKS_TAG],
         parameters=PAGE_QUERY_PARAMETERS,
@@ -55,6 +63,9 @@ class WebhookListCreateApi(APIView):
         return paginated_response(request, self, WebhookEndpoint.objects.all(), WebhookEndpointSerializer)
 
     @extend_schema(
+        operation_id="createWebhookEndpoint",
+        extensions=error_codes("url_refused", "limit_reached"),
+        examples=examples(request=ex.WEBHOOK_CREATE_REQUEST, response=ex.WEBHOOK_WITH_SECRET, status=201),
         summary="Register a webhook endpoint",
         description=(
             "Status events are POSTed to `url`, signed per Standard Webhooks (`webhook-id`, "
@@ -77,11 +88,33 @@ class WebhookListCreateApi(APIView):
 class WebhookDetailApi(APIView):
     permission_classes = [IsServiceOrStaff]
 
-    @extend_schema(summary="A webhook endpoint", tags=[WEBHOOKS_TAG], responses=WebhookEndpointSerializer)
+    @extend_schema(
+        operation_id="getWebhookEndpoint",
+        summary="A webhook endpoint",
+        description="The endpoint with its health: active, disabled and why, failing since when.",
+        tags=[WEBHOOKS_TAG],
+        responses=WebhookEndpointSerializer,
+        examples=examples(response=ex.WEBHOOK_ENDPOINT),
+    )
     def get(self, request: Request, endpoint_id: str) -> Response:
         return Response(WebhookEndpointSerializer(_endpoint(endpoint_id)).data)
 
     @extend_schema(
+        operation_id="updateWebhookEndpoint",
+        description=(
+            "Only the fields given change. `is_active: false` disables it (its events wait); `true` "
+            "enables it and sends what waited."
+        ),
+        extensions=error_codes("url_refused"),
+        examples=examples(
+            request=ex.WEBHOOK_UPDATE_REQUEST,
+            response={
+                **ex.WEBHOOK_ENDPOINT,
+                "is_active": False,
+                "disabled_reason": "disabled by api_key:billing-service",
+                "disabled_at": ex.LATER,
+            },
+        ),
         summary="Change, disable or enable a webhook endpoint",
         tags=[WEBHOOKS_TAG],
         request=WebhookEndpointUpdateSerializer,
@@ -93,6 +126,8 @@ class WebhookDetailApi(APIView):
         return Response(WebhookEndpointSerializer(endpoint).data)
 
     @extend_schema(
+        operation_id="deleteWebhookEndpoint",
+        description=("Deletes the endpoint with its events and their attempts; nothing more is sent to it."),
         summary="Delete a webhook endpoint with its events",
         tags=[WEBHOOKS_TAG],
         responses={200: DELETED_RESPONSE},
@@ -106,6 +141,8 @@ class WebhookRotateSecretApi(APIView):
     permission_classes = [IsServiceOrStaff]
 
     @extend_schema(
+        operation_id="rotateWebhookSecret",
+        examples=examples(response=ex.WEBHOOK_WITH_SECRET),
         summary="Rotate a webhook endpoint's signing secret",
         description=(
             "Answers the new secret, shown only here. The previous one keeps signing beside it for "
@@ -124,6 +161,12 @@ class WebhookEventListApi(APIView):
     permission_classes = [IsServiceOrStaff]
 
     @extend_schema(
+        operation_id="listWebhookEvents",
+        description=(
+            "The endpoint's events with their state, attempts, last error and payload, 20 a page; "
+            "`state` filters."
+        ),
+        examples=examples(response=[ex.WEBHOOK_EVENT]),
         summary="A webhook endpoint's events, newest first",
         tags=[WEBHOOKS_TAG],
         parameters=[

@@ -14,8 +14,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from notifier.api import examples as ex
+from notifier.api.examples import examples
 from notifier.api.pagination import PAGE_QUERY_PARAMETERS, paginated_response
 from notifier.api.permissions import IsAuthenticatedCaller, IsServiceOrStaff
+from notifier.api.schema import error_codes
 from notifier.api.validation import query_params_of
 from templates_app import selectors, services
 from templates_app.rendering import template_render
@@ -52,6 +55,12 @@ def _query(serializer_class: type, request: Request) -> dict[str, Any]:
 class TemplateListCreateApi(_ReadOpenWriteRestricted):
     @extend_schema(
         tags=TAGS,
+        operation_id="listTemplates",
+        description=(
+            "One entry per code, language and channel, with its active version's content and "
+            "variables, 20 a page; the query parameters filter."
+        ),
+        examples=examples(response=[ex.TEMPLATE_VARIANT]),
         summary="List templates with their active version",
         parameters=[TemplateFilterSerializer, *PAGE_QUERY_PARAMETERS],
         responses=TemplateVariantOutputSerializer(many=True),
@@ -63,6 +72,8 @@ class TemplateListCreateApi(_ReadOpenWriteRestricted):
 
     @extend_schema(
         tags=TAGS,
+        operation_id="createTemplateVersion",
+        examples=examples(request=ex.TEMPLATE_CREATE_REQUEST, response=ex.TEMPLATE_VERSION, status=201),
         summary="Create a template, or its next version (API key or staff)",
         description=(
             "Creates the template (code, language, notification_type) if it is new, else its next "
@@ -85,6 +96,10 @@ class TemplateDetailApi(APIView):
 
     @extend_schema(
         tags=TAGS,
+        operation_id="getTemplate",
+        description=("Every language and channel of the code, each with its active version."),
+        extensions=error_codes("method_not_allowed", "template_not_found"),
+        examples=examples(response=ex.TEMPLATE_DETAIL),
         summary="A template code with all its language and type variants",
         parameters=[TemplateVariantFilterSerializer],
         responses={
@@ -105,6 +120,13 @@ class TemplateVersionListApi(APIView):
 
     @extend_schema(
         tags=TAGS,
+        operation_id="listTemplateVersions",
+        description=(
+            "Every version of the code (for one language and channel when the parameters say so), "
+            "newest first, 20 a page; `is_active` marks the one in use."
+        ),
+        extensions=error_codes("template_not_found"),
+        examples=examples(response=[{**ex.TEMPLATE_VERSION, "version": 1, "is_active": True}]),
         summary="The version history of a template code, newest first",
         parameters=[TemplateVariantFilterSerializer, *PAGE_QUERY_PARAMETERS],
         responses=TemplateVersionOutputSerializer(many=True),
@@ -120,6 +142,15 @@ class TemplateActivateApi(APIView):
 
     @extend_schema(
         tags=TAGS,
+        operation_id="activateTemplateVersion",
+        description=(
+            "Sends from now on use this version (a rollback, or a version made ahead). The language is "
+            "exact; without `notification_type` the code must exist for one channel in it."
+        ),
+        extensions=error_codes("template_not_found"),
+        examples=examples(
+            request=ex.TEMPLATE_ACTIVATE_REQUEST, response={**ex.TEMPLATE_VERSION, "version": 1}
+        ),
         summary="Make an existing version the active one (API key or staff)",
         request=TemplateActivateInputSerializer,
         responses=TemplateVersionOutputSerializer,
@@ -136,6 +167,9 @@ class TemplateRenderApi(APIView):
 
     @extend_schema(
         tags=TAGS,
+        operation_id="renderTemplate",
+        extensions=error_codes("template_not_found", "missing_variables"),
+        examples=examples(request=ex.TEMPLATE_RENDER_REQUEST, response=ex.RENDERED_TEMPLATE),
         summary="Render a template with variables (no side effect)",
         description=(
             "Resolves the template with language fallback (pt-BR -> pt -> the default language) and "

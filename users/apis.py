@@ -21,6 +21,8 @@ from rest_framework.views import APIView
 from notifications.selectors import user_topic_list
 from notifications.serializers import UserTopicSerializer
 from notifications.services.topics import topic_leave
+from notifier.api import examples as ex
+from notifier.api.examples import examples
 from notifier.api.pagination import PAGE_QUERY_PARAMETERS, paginated_response
 from notifier.api.permissions import (
     IsAuthenticatedCaller,
@@ -29,7 +31,7 @@ from notifier.api.permissions import (
     is_self,
     may_write_account,
 )
-from notifier.api.schema import DELETED_RESPONSE
+from notifier.api.schema import DELETED_RESPONSE, error_codes
 from notifier.api.validation import query_params_of, validated_body
 from users.models import User
 from users.selectors import device_list, preferences_normalized, user_get, user_list
@@ -84,7 +86,12 @@ class UserListCreateApi(APIView):
     permission_classes = [IsServiceOrStaff]
 
     @extend_schema(
-        operation_id="users_list",
+        operation_id="listUsers",
+        description=(
+            "Users, oldest first, 20 a page; `email` finds one by address (case-insensitive). API keys "
+            "and staff see every user; API keys do not see staff accounts."
+        ),
+        examples=examples(response=[ex.USER]),
         summary="List users (API key or staff)",
         tags=[USERS_TAG],
         parameters=[
@@ -100,7 +107,9 @@ class UserListCreateApi(APIView):
         return paginated_response(request, self, user_list(email=email), UserOutputSerializer)
 
     @extend_schema(
-        operation_id="users_create",
+        operation_id="createUser",
+        extensions=error_codes("conflict"),
+        examples=examples(request=ex.USER_CREATE_REQUEST, response=ex.USER_CREATED, status=201),
         summary="Create a user (API key or staff)",
         description=(
             "Creates the user and, when `push_token` is given, registers that device (platform android "
@@ -120,7 +129,12 @@ class UserDetailApi(APIView):
     permission_classes = [IsAuthenticatedCaller]
 
     @extend_schema(
-        operation_id="users_retrieve",
+        operation_id="getUser",
+        description=(
+            "A user with their preferences and push devices. A user's own token reads only themselves; "
+            "a user the caller may not reach is 404, whether or not it exists."
+        ),
+        examples=examples(response=ex.USER),
         summary="Get a user",
         tags=[USERS_TAG],
         responses={200: UserOutputSerializer},
@@ -129,7 +143,12 @@ class UserDetailApi(APIView):
         return Response(UserOutputSerializer(_user_for_caller(request, user_id)).data)
 
     @extend_schema(
-        operation_id="users_partial_update",
+        operation_id="updateUser",
+        extensions=error_codes("conflict"),
+        examples=examples(
+            request=ex.USER_UPDATE_REQUEST,
+            response={**ex.USER, "name": "Ada King", "preferences": ex.PREFERENCES},
+        ),
         summary="Change a user's name, email, password or preferences",
         description=(
             "Only the fields given change. `id`, `is_staff`, `is_superuser` and timestamps are read-only. "
@@ -158,7 +177,11 @@ class UserDetailApi(APIView):
         return Response(UserOutputSerializer(user).data)
 
     @extend_schema(
-        operation_id="users_destroy",
+        operation_id="deleteUser",
+        description=(
+            "Deletes the user with their devices and topic subscriptions. Staff and superuser accounts "
+            "are deleted by a superuser only (404 otherwise)."
+        ),
         summary="Delete a user and their devices",
         tags=[USERS_TAG],
         responses={200: DELETED_RESPONSE},
@@ -172,7 +195,12 @@ class UserPreferencesApi(APIView):
     permission_classes = [IsAuthenticatedCaller]
 
     @extend_schema(
-        operation_id="users_preferences_retrieve",
+        operation_id="getUserPreferences",
+        description=(
+            "Whether the user takes email and push notifications; a send on a channel they turned "
+            "off ends `skipped`."
+        ),
+        examples=examples(response=ex.PREFERENCES),
         summary="Get a user's channel preferences",
         tags=[USERS_TAG],
         responses={200: PreferencesOutputSerializer},
@@ -182,7 +210,8 @@ class UserPreferencesApi(APIView):
         return Response(preferences_normalized(user.preferences))
 
     @extend_schema(
-        operation_id="users_preferences_partial_update",
+        operation_id="updateUserPreferences",
+        examples=examples(request={"push": False}, response=ex.PREFERENCES),
         summary="Change a user's channel preferences",
         description="`{email?: bool, push?: bool}`: the channels given change, the other stays.",
         tags=[USERS_TAG],
@@ -200,7 +229,12 @@ class UserDevicesApi(APIView):
     permission_classes = [IsAuthenticatedCaller]
 
     @extend_schema(
-        operation_id="users_devices_list",
+        operation_id="listUserDevices",
+        description=(
+            "The user's push devices (FCM tokens and Web Push subscriptions), 20 a page; a device that "
+            "FCM or the push service reported gone is `active: false`."
+        ),
+        examples=examples(response=[ex.DEVICE]),
         summary="List a user's push devices",
         tags=[DEVICES_TAG],
         parameters=PAGE_QUERY_PARAMETERS,
@@ -211,7 +245,8 @@ class UserDevicesApi(APIView):
         return paginated_response(request, self, device_list(user=user), DeviceOutputSerializer)
 
     @extend_schema(
-        operation_id="users_devices_create",
+        operation_id="registerDevice",
+        examples=examples(request=ex.DEVICE_REQUEST, response=ex.DEVICE, status=201, repeat_status=200),
         summary="Register a push device",
         description=(
             "201 when the token is new. 200 when it was already registered: it is reactivated, its "
@@ -245,7 +280,8 @@ class UserDeviceDetailApi(APIView):
     permission_classes = [IsAuthenticatedCaller]
 
     @extend_schema(
-        operation_id="users_devices_destroy",
+        operation_id="removeDevice",
+        description=("Removes the device from the user; pushes no longer go to it."),
         summary="Remove a push device",
         tags=[DEVICES_TAG],
         parameters=[
@@ -264,7 +300,9 @@ class UserTopicsApi(APIView):
     permission_classes = [IsAuthenticatedCaller]
 
     @extend_schema(
-        operation_id="users_topics_list",
+        operation_id="listUserTopics",
+        description=("The topics the user is subscribed to, with when, 20 a page."),
+        examples=examples(response=[ex.USER_TOPIC]),
         summary="The topics a user is subscribed to",
         tags=[TOPICS_TAG],
         parameters=PAGE_QUERY_PARAMETERS,
@@ -279,7 +317,7 @@ class UserTopicDetailApi(APIView):
     permission_classes = [IsAuthenticatedCaller]
 
     @extend_schema(
-        operation_id="users_topics_leave",
+        operation_id="leaveTopic",
         summary="Leave a topic",
         description="A user's own token may; 404 when the user is not subscribed to it.",
         tags=[TOPICS_TAG],
@@ -295,7 +333,9 @@ class LoginApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        operation_id="auth_login",
+        operation_id="logIn",
+        extensions=error_codes("invalid_credentials", "rate_limited", "service_unavailable"),
+        examples=examples(request=ex.LOGIN_REQUEST, response=ex.TOKEN_PAIR),
         summary="Log in with email and password",
         description=(
             "Returns an access token (send it as `Authorization: Bearer ...`) and a refresh token. "
@@ -329,7 +369,9 @@ class RefreshApi(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        operation_id="auth_refresh",
+        operation_id="refreshToken",
+        extensions=error_codes("invalid_token", "service_unavailable"),
+        examples=examples(request=ex.REFRESH_REQUEST, response=ex.TOKEN_PAIR),
         summary="Exchange a refresh token for a new pair",
         description="Refresh tokens rotate: each works once; a used, expired or invalid one is a 401.",
         tags=[AUTH_TAG],

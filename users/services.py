@@ -178,12 +178,15 @@ def user_create(
     language: str = "",
     push_token: str | None = None,
     platform: str | None = None,
+    user_id: uuid.UUID | None = None,
 ) -> User:
-    """Creates a user (and, given `push_token`, their first device) in one transaction."""
+    """Creates a user (and, given `push_token`, their first device) in one transaction. `user_id` is for
+    the demo seed's known id; otherwise a random one is made."""
     merged_preferences = default_preferences()
     if preferences is not None:
         merged_preferences.update(preferences_validate(preferences, partial=True))
     user = User(
+        **({"id": user_id} if user_id else {}),
         name=name,
         email=email_normalize(email),
         preferences=merged_preferences,

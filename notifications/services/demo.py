@@ -12,15 +12,20 @@ from rest_framework_api_key.models import APIKey
 
 from notifications.models import Topic
 from notifications.services.topics import topic_create, topic_subscribers_add
+from notifier.demo import (
+    DEMO_ADMIN_EMAIL,
+    DEMO_DEVICE_TOKEN,
+    DEMO_EMAIL_TEMPLATE,
+    DEMO_PUSH_TEMPLATE,
+    DEMO_RECIPIENT_EMAIL,
+    DEMO_RECIPIENT_ID,
+    DEMO_TOPIC,
+)
 from templates_app.models import Template
 from templates_app.services import template_create_or_version
 from users.models import User
 from users.selectors import user_get
 from users.services import user_create
-
-DEMO_ADMIN_EMAIL = "admin@notifier.local"
-DEMO_RECIPIENT_EMAIL = "ada@example.com"
-DEMO_DEVICE_TOKEN = "demo-device-token"  # noqa: S105 - a placeholder device token, not a secret
 
 
 @dataclass(frozen=True)
@@ -34,9 +39,9 @@ def _credentials_path() -> Path:
 
 
 def _templates_seed() -> None:
-    if not Template.objects.filter(code="welcome", notification_type="email").exists():
+    if not Template.objects.filter(code=DEMO_EMAIL_TEMPLATE, notification_type="email").exists():
         template_create_or_version(
-            code="welcome",
+            code=DEMO_EMAIL_TEMPLATE,
             language="en",
             notification_type="email",
             subject="Welcome to {{app}}, {{name}}!",
@@ -44,9 +49,9 @@ def _templates_seed() -> None:
             html_body="<p>Hi {{name}},</p><p>Thanks for joining <b>{{app}}</b>.</p>",
             description="Sent when an account is created",
         )
-    if not Template.objects.filter(code="alert", notification_type="push").exists():
+    if not Template.objects.filter(code=DEMO_PUSH_TEMPLATE, notification_type="push").exists():
         template_create_or_version(
-            code="alert",
+            code=DEMO_PUSH_TEMPLATE,
             language="en",
             notification_type="push",
             subject="{{title}}",
@@ -65,11 +70,9 @@ def _recipient_id() -> str:
             password=secrets.token_urlsafe(16),
             push_token=DEMO_DEVICE_TOKEN,
             platform="android",
+            user_id=DEMO_RECIPIENT_ID if not User.objects.filter(pk=DEMO_RECIPIENT_ID).exists() else None,
         )
     return str(recipient.id)
-
-
-DEMO_TOPIC = "product-news"
 
 
 def _topic_seed(recipient_id: str) -> None:

@@ -13,8 +13,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from notifications.broker.connection import broker_connection
+from notifier.api.examples import examples
 from notifier.api.exceptions import error_response
 from notifier.api.renderers import envelope
+from notifier.api.schema import error_codes
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,10 @@ READINESS_CHECKS = {"postgresql": _check_database, "redis": _check_redis, "rabbi
 
 
 @extend_schema(
+    operation_id="getHealth",
     summary="Liveness: the process answers",
+    description="200 while the process serves requests; it checks no dependency (see /ready).",
+    examples=examples(response={"status": "ok"}),
     responses=inline_serializer("Health", {"status": serializers.CharField()}),
 )
 @api_view(["GET"])
@@ -50,7 +55,16 @@ def health(request: Request) -> Response:
 
 
 @extend_schema(
+    operation_id="getReadiness",
     summary="Readiness: PostgreSQL, Redis and RabbitMQ each checked",
+    description=(
+        "200 when PostgreSQL, Redis and RabbitMQ each answer; 503 `not_ready` naming those that do not. "
+        "Load balancers and Kubernetes route traffic by it."
+    ),
+    extensions=error_codes("not_ready"),
+    examples=examples(
+        response={"status": "ready", "checks": {"database": "ok", "redis": "ok", "broker": "ok"}}
+    ),
     responses={
         200: inline_serializer(
             "Ready",
