@@ -7,16 +7,25 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, QuerySet
+from django.core.management import CommandError
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
+from import_export import fields, resources
+from import_export.admin import ExportMixin
+from rangefilter.filters import DateTimeRangeFilterBuilder
 
+from notifications.admin_charts import outcome_bars, sparkline
 from notifications.broker.connection import BROKER_ERRORS
+from notifications.channels import CHANNELS
+from notifications.management.durations import duration_parse
 from notifications.models import (
     Broadcast,
     DeliveryAttempt,
@@ -31,22 +40,43 @@ from notifications.models import (
     WebhookEventState,
 )
 from notifications.selectors import (
+    api_key_names,
     breaker_states,
     broadcast_status_counts,
     broker_queue_depths,
+    delivery_providers_seen,
     fan_out_backlog_get,
     notification_timeline,
+    notifications_with_last_provider,
     outbox_backlog_get,
     outbox_waiting_get,
 )
 from notifications.services.cancel import broadcast_cancel, notification_cancel
-from notifications.services.dlq import dlq_list, dlq_replay, notifications_retry_failed
+from notifications.services.dlq import dlq_list, dlq_purge, dlq_replay, notifications_retry_failed
+from notifications.services.trends import outcomes_per_minute, queue_depth_trend, queue_depths_sample_record
 from notifications.webhooks.delivery import webhook_events_replay
 from notifications.webhooks.endpoints import webhook_endpoint_update
 from notifier.api.errors import ApplicationError
+from users.models import User
 
 # The operations page lists at most this many dead letters (reading one is a broker round trip).
 DEAD_LETTERS_SHOWN = 100
+# The operations page reloads itself this often (`?refresh=0` stops it).
+OPERATIONS_REFRESH_SECONDS = 10
+
+
+def operation_history_record(request: HttpRequest, message: str) -> None:
+    """An admin history entry (shown under Recent actions) for an operation on the queues rather than on
+    a row: who did it and what."""
+    assert isinstance(request.user, User)  # admin views run for a logged-in staff user only
+    LogEntry.objects.create(
+        user=request.user,
+        content_type=ContentType.objects.get_for_model(Notification),
+        object_id=None,
+        object_repr="dead-letter queues",
+        action_flag=CHANGE,
+        change_message=message,
+    )
 
 
 class DeliveryAttemptInline(admin.TabularInline):
@@ -75,16 +105,81 @@ _TIME_FIELDS = [
 ]  # fmt: skip
 
 
+class ProviderFilter(admin.SimpleListFilter):
+    """Notifications that a provider was tried for (any attempt)."""
+
+    title = "provider"
+    parameter_name = "provider"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(name, name) for name in delivery_providers_seen()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Notification]) -> QuerySet[Notification]:
+        if not self.value():
+            return queryset
+        return queryset.filter(
+            Exists(DeliveryAttempt.objects.filter(notification=OuterRef("pk"), provider=self.value()))
+        )
+
+
+class CallerFilter(admin.SimpleListFilter):
+    """Who sent it: an API key (by name) or any user's token."""
+
+    title = "caller"
+    parameter_name = "caller"
+    USERS = "user:"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        keys = [(f"key:{prefix}", f"API key {name}") for prefix, name in api_key_names()]
+        return [*keys, (self.USERS, "users (JWT)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Notification]) -> QuerySet[Notification]:
+        value = self.value()
+        if not value:
+            return queryset
+        return (
+            queryset.filter(caller__startswith=value)
+            if value == self.USERS
+            else queryset.filter(caller=value)
+        )
+
+
+class NotificationResource(resources.ModelResource):
+    """The CSV export of the filtered list: what an operator looks at, never a variable or an address."""
+
+    user_id = fields.Field(attribute="user_id", column_name="user_id")
+    last_provider = fields.Field(attribute="last_provider", column_name="provider")
+
+    class Meta:
+        model = Notification
+        fields = (
+            "id", "request_id", "caller", "notification_type", "lane", "status", "user_id", "template_code",
+            "attempts", "last_provider", "error", "correlation_id", "created_at", "sent_at", "failed_at",
+        )  # fmt: skip
+        export_order = fields
+
+
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ExportMixin, admin.ModelAdmin):
+    # Every column in view at 1,400 px: the id shortened (the whole one is its title and its page's).
     list_display = [
-        "id", "notification_type", "lane", "status", "user", "template_code", "attempts", "send_at",
-        "created_at",
+        "short_id", "channel", "lane", "status_badge", "template", "caller", "last_provider", "attempts",
+        "error_reason", "created_at",
     ]  # fmt: skip
-    list_filter = ["status", "notification_type", "lane", "created_at"]
+    list_display_links = ["short_id"]
+    list_filter = [
+        "status",
+        ("notification_type", admin.ChoicesFieldListFilter),
+        "lane",
+        ProviderFilter,
+        CallerFilter,
+        ("created_at", DateTimeRangeFilterBuilder(title="created between")),
+    ]
     search_fields = ["id", "request_id", "correlation_id", "template_code", "user__email"]
-    date_hierarchy = "created_at"
     list_select_related = ["user"]
+    resource_classes = [NotificationResource]
+    # The list: import-export's (its Export button) with the link to the operations page and the badges.
+    import_export_change_list_template = "admin/notifications/notification/change_list.html"
     inlines = [DeliveryAttemptInline]
     actions = ["retry_notifications", "cancel_notifications"]
     readonly_fields = [*(f.name for f in Notification._meta.fields), "timeline"]
@@ -106,6 +201,39 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Notification]:
+        return notifications_with_last_provider(super().get_queryset(request))
+
+    def get_export_queryset(self, request: HttpRequest) -> QuerySet[Notification]:
+        return notifications_with_last_provider(super().get_export_queryset(request))
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Notification) -> SafeString:
+        return format_html('<span class="badge status-{}">{}</span>', obj.status, obj.status)
+
+    @admin.display(description="id", ordering="id")
+    def short_id(self, obj: Notification) -> SafeString:
+        return format_html('<span title="{}">{}…</span>', obj.id, str(obj.id)[:8])
+
+    @admin.display(description="channel", ordering="notification_type")
+    def channel(self, obj: Notification) -> str:
+        return obj.notification_type
+
+    @admin.display(description="template", ordering="template_code")
+    def template(self, obj: Notification) -> str:
+        return obj.template_code
+
+    @admin.display(description="provider")
+    def last_provider(self, obj: Notification) -> str:
+        return getattr(obj, "last_provider", "") or ""
+
+    @admin.display(description="error", ordering="error")
+    def error_reason(self, obj: Notification) -> SafeString:
+        if not obj.error:
+            return format_html("{}", "")
+        short = obj.error if len(obj.error) <= 60 else obj.error[:59] + "…"
+        return format_html('<span class="error-reason" title="{}">{}</span>', obj.error, short)
 
     @admin.action(description="Retry the selected failed notifications")
     def retry_notifications(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
@@ -170,6 +298,11 @@ class NotificationAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(require_POST(self.replay_view)),
                 name="{}_{}_replay".format(*info),
             ),
+            path(
+                "operations/purge/",
+                self.admin_site.admin_view(require_POST(self.purge_view)),
+                name="{}_{}_purge".format(*info),
+            ),
         ]
         return own + super().get_urls()  # before the catch-all "<path:object_id>/"
 
@@ -183,6 +316,16 @@ class NotificationAdmin(admin.ModelAdmin):
         except BROKER_ERRORS as exc:
             depths, dead_letters = [], []
             broker_error = f"{exc.__class__.__name__}: {exc}"
+        if depths:
+            queue_depths_sample_record(depths=depths)
+        samples = queue_depth_trend()
+        trends = {
+            depth.queue: sparkline(
+                [sample.depths.get(depth.queue, 0) for sample in samples], label=depth.queue
+            )
+            for depth in depths
+        }
+        refresh = request.GET.get("refresh", str(OPERATIONS_REFRESH_SECONDS))
         context = {
             **self.admin_site.each_context(request),
             "title": "Operations",
@@ -197,8 +340,65 @@ class NotificationAdmin(admin.ModelAdmin):
             "dead_letters": dead_letters,
             "dead_letters_shown": DEAD_LETTERS_SHOWN,
             "can_replay": self.has_change_permission(request),
+            "can_purge": self.has_delete_permission(request),
+            "trends": trends,
+            "samples": len(samples),
+            "outcomes_chart": outcome_bars(
+                outcomes_per_minute(), label="sent and failed per minute, last hour"
+            ),
+            "refresh_seconds": int(refresh) if refresh.isdigit() else OPERATIONS_REFRESH_SECONDS,
+            "channels": [channel.value for channel in CHANNELS],
         }
         return TemplateResponse(request, "admin/notifications/operations.html", context)
+
+    def _confirm(
+        self, request: HttpRequest, *, title: str, question: str, action: str, fields: dict
+    ) -> HttpResponse:
+        """A confirmation page: the same POST again with `confirmed`, or back to the operations page."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "question": question,
+            "action": action,
+            "fields": fields,
+        }
+        return TemplateResponse(request, "admin/notifications/operations_confirm.html", context)
+
+    def purge_view(self, request: HttpRequest) -> HttpResponse:
+        """Drops dead letters, as `manage.py dlq purge` does: a queue, an age, a dry run that counts them on
+        a confirmation page, then the purge; an admin history entry names who purged what."""
+        if not self.has_delete_permission(request):
+            raise PermissionDenied
+        operations_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_operations")
+        queue = request.POST.get("queue") or None
+        older_than_text = request.POST.get("older_than", "").strip()
+        try:
+            if queue is not None and queue not in CHANNELS:
+                raise CommandError(f"No dead-letter queue {queue!r}.")
+            older_than = duration_parse(older_than_text, option="older than") if older_than_text else None
+        except CommandError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(operations_url)
+        where = f"{queue}.dlq" if queue else "every dead-letter queue"
+        age = f" that died more than {older_than_text} ago" if older_than_text else ""
+        try:
+            if request.POST.get("confirmed") != "yes":
+                count = dlq_purge(channel=queue, older_than=older_than, dry_run=True)
+                return self._confirm(
+                    request,
+                    title="Purge dead letters",
+                    question=f"Purge {count} dead letter(s) from {where}{age}? They are dropped for good.",
+                    action=reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_purge"),
+                    fields={"queue": queue or "", "older_than": older_than_text},
+                )
+            count = dlq_purge(channel=queue, older_than=older_than)
+        except BROKER_ERRORS as exc:
+            self.message_user(request, f"The broker is unavailable: {exc}", messages.ERROR)
+            return HttpResponseRedirect(operations_url)
+        operation_history_record(request, f"Purged {count} dead letter(s) from {where}{age}.")
+        self.message_user(request, f"{count} dead letter(s) purged from {where}.", messages.SUCCESS)
+        return HttpResponseRedirect(operations_url)
 
     def replay_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_change_permission(request):
@@ -212,6 +412,26 @@ class NotificationAdmin(admin.ModelAdmin):
             except ValueError:
                 self.message_user(request, "Not a notification id.", messages.ERROR)
                 return HttpResponseRedirect(operations_url)
+        if notification_ids is None and request.POST.get("confirmed") != "yes":
+            try:
+                waiting = sum(
+                    d.messages
+                    for d in broker_queue_depths(timeout=settings.METRICS_BROKER_TIMEOUT_SECONDS)
+                    if d.dead_letter
+                )
+            except BROKER_ERRORS as exc:
+                self.message_user(request, f"The broker is unavailable: {exc}", messages.ERROR)
+                return HttpResponseRedirect(operations_url)
+            return self._confirm(
+                request,
+                title="Replay all dead letters",
+                question=(
+                    f"Replay all {waiting} dead letter(s)? Each notification not yet sent goes out again "
+                    "with a fresh retry budget; those already sent are dropped."
+                ),
+                action=reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_replay"),
+                fields={},
+            )
         try:
             report = dlq_replay(notification_ids=notification_ids)
         except BROKER_ERRORS as exc:

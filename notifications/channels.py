@@ -78,3 +78,5 @@ WEBHOOK_TASK_NAME = "notifications.deliver_webhooks"
 HOUSEKEEPING_QUEUE = "housekeeping.queue"
 HOUSEKEEPING_ROUTING_KEY = "housekeeping"
 HOUSEKEEPING_TASK_NAME = "notifications.housekeeping"
+# The scheduler's queue depth samples for the operations page's trend, on the same queue.
+QUEUE_SAMPLE_TASK_NAME = "notifications.sample_queue_depths"

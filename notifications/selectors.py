@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 
 import amqp.exceptions
-from django.db.models import Count, Min, Prefetch, QuerySet
+from django.db.models import Count, Min, OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 from redis.exceptions import RedisError
+from rest_framework_api_key.models import APIKey
 
 from notifications.broker.connection import broker_connection
 from notifications.channels import CHANNELS, WEBHOOK_QUEUE, Channel
@@ -262,3 +263,22 @@ def notification_timeline(*, notification: Notification) -> list[TimelineEvent]:
         if at:
             events.append(TimelineEvent(at=at, event=event, detail=detail))
     return sorted(events, key=lambda e: e.at)
+
+
+def notifications_with_last_provider(queryset: QuerySet[Notification]) -> QuerySet[Notification]:
+    """Each notification with `last_provider`: the provider of its latest attempt ("" before any)."""
+    latest = (
+        DeliveryAttempt.objects.filter(notification=OuterRef("pk")).order_by("-number").values("provider")
+    )
+    return queryset.annotate(last_provider=Subquery(latest[:1]))
+
+
+def delivery_providers_seen() -> list[str]:
+    """The providers any attempt went to, by name (the admin's provider filter)."""
+    names = DeliveryAttempt.objects.exclude(provider="").values_list("provider", flat=True).distinct()
+    return sorted(names)
+
+
+def api_key_names() -> list[tuple[str, str]]:
+    """(prefix, name) of every API key, as a notification's `caller` names it (`key:<prefix>`)."""
+    return list(APIKey.objects.order_by("name").values_list("prefix", "name"))

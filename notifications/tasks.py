@@ -18,10 +18,17 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection
 
-from notifications.channels import HOUSEKEEPING_TASK_NAME, WEBHOOK_TASK_NAME, Channel, lane_of_routing_key
+from notifications.channels import (
+    HOUSEKEEPING_TASK_NAME,
+    QUEUE_SAMPLE_TASK_NAME,
+    WEBHOOK_TASK_NAME,
+    Channel,
+    lane_of_routing_key,
+)
 from notifications.delivery import BatchReport, delivery_batch_send
 from notifications.services.housekeeping import housekeeping_run
 from notifications.services.publisher import BatchPublisher, OutgoingTask
+from notifications.services.trends import queue_depths_sample
 from notifications.webhooks.delivery import webhook_events_deliver
 from notifier.logging import correlation_id_set
 
@@ -154,3 +161,10 @@ def housekeeping() -> str:
     if report is None:
         return "retention off"
     return f"pruned {report.deleted} in {report.batches} batches{'' if report.complete else ' (more left)'}"
+
+
+@shared_task(name=QUEUE_SAMPLE_TASK_NAME, acks_late=True, expires=60)
+def sample_queue_depths() -> str:
+    """Sent by the scheduler: one sample of the queue depths for the operations page's trend (Redis)."""
+    queue_depths_sample()
+    return "sampled"

@@ -29,6 +29,7 @@ from notifications.channels import (
     HOUSEKEEPING_ROUTING_KEY,
     HOUSEKEEPING_TASK_NAME,
     LANES,
+    QUEUE_SAMPLE_TASK_NAME,
     WEBHOOK_QUEUE,
     WEBHOOK_ROUTING_KEY,
     WEBHOOK_TASK_NAME,
@@ -140,6 +141,7 @@ def _apply_topology(sender: Celery, source: Any, **kwargs: Any) -> None:
         **{channel.task_name: {"queue": channel.queue, "routing_key": channel.value} for channel in CHANNELS},
         WEBHOOK_TASK_NAME: {"queue": WEBHOOK_QUEUE, "routing_key": WEBHOOK_ROUTING_KEY},
         HOUSEKEEPING_TASK_NAME: {"queue": HOUSEKEEPING_QUEUE, "routing_key": HOUSEKEEPING_ROUTING_KEY},
+        QUEUE_SAMPLE_TASK_NAME: {"queue": HOUSEKEEPING_QUEUE, "routing_key": HOUSEKEEPING_ROUTING_KEY},
     }
 
 

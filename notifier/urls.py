@@ -19,6 +19,10 @@ api_v1 = [
 admin.site.site_header = "notifier administration"
 admin.site.site_title = "notifier"
 admin.site.index_title = "Notifications, templates, users and operations"
+# The index with a link to the operations page above the apps (notifications/templates/admin/).
+admin.site.index_template = "admin/operations_index.html"
+# The app list stays on the index and in the breadcrumbs: the lists keep the page's width for columns.
+admin.site.enable_nav_sidebar = False
 
 urlpatterns = [
     path("health", api_views.health, name="health"),

@@ -1,6 +1,9 @@
 """The admin's operations page (queue depths, breakers, outbox, dead letters and their replay) and a
 notification's timeline, through Django's test client against the real RabbitMQ vhost of the suite."""
 
+import csv
+import io
+import time
 from datetime import timedelta
 
 import pytest
@@ -85,8 +88,10 @@ def test_the_operations_page_shows_depths_backlog_breakers_and_dead_letters(
     assert letter.reason == "permanent: recipient refused: 550 5.1.1 no such mailbox"
     page = response.content.decode()
     assert f'name="notification_id" value="{notification.id}"' in page
-    assert 'value="Replay all"' in page
+    assert 'value="Replay all…"' in page
     assert "csrfmiddlewaretoken" in page
+    assert 'id="outcomes-chart"' in page
+    assert '<meta http-equiv="refresh" content="10">' in page
 
 
 def test_replaying_one_dead_letter_requeues_only_that_notification(superuser_client, clean_queues, user):
@@ -113,8 +118,12 @@ def test_replay_all_requeues_every_dead_letter(superuser_client, clean_queues, u
     for notification in [*failed, sent]:
         publish_dead_letter(str(notification.id))
 
-    response = superuser_client.post(REPLAY_URL, follow=True)
+    asked = superuser_client.post(REPLAY_URL)
+    depth_while_asked = queue_depth(Channel("email").dlq)
+    response = superuser_client.post(REPLAY_URL, {"confirmed": "yes"}, follow=True)
 
+    assert "Replay all 3 dead letter(s)?" in asked.content.decode()
+    assert depth_while_asked == 3
     assert "2 dead letter(s) replayed; 1 dropped" in response.content.decode()
     assert queue_depth(Channel("email").dlq) == 0
     statuses = set(
@@ -310,3 +319,151 @@ def test_the_admin_index_is_titled_after_the_product_and_lists_what_an_operator_
     assert "Outbox entries" in page and "Outbox entrys" not in page
     assert "Blacklisted tokens" not in page and "Outstanding tokens" not in page
     assert "Users" in page and "API keys" in page
+
+
+PURGE_URL = "/admin/notifications/notification/operations/purge/"
+
+
+def test_purge_counts_first_then_drops_only_the_chosen_queue_and_names_who_did_it(
+    superuser_client, clean_queues, user
+):
+    email_letter = _failed_notification(user)
+    push_letter = _failed_notification(user, notification_type="push")
+    publish_dead_letter(str(email_letter.id))
+    publish_dead_letter(str(push_letter.id), channel="push")
+
+    asked = superuser_client.post(PURGE_URL, {"queue": "email", "older_than": ""})
+    depths_while_asked = (queue_depth("email.dlq"), queue_depth("push.dlq"))
+    done = superuser_client.post(
+        PURGE_URL, {"queue": "email", "older_than": "", "confirmed": "yes"}, follow=True
+    )
+
+    assert "Purge 1 dead letter(s) from email.dlq?" in asked.content.decode()
+    assert depths_while_asked == (1, 1)
+    assert "1 dead letter(s) purged from email.dlq." in done.content.decode()
+    assert (queue_depth("email.dlq"), queue_depth("push.dlq")) == (0, 1)
+    [entry] = LogEntry.objects.filter(object_repr="dead-letter queues")
+    assert entry.change_message == "Purged 1 dead letter(s) from email.dlq."
+    assert entry.user.is_superuser
+
+
+def test_purge_refuses_an_age_that_is_not_a_duration_and_drops_nothing(superuser_client, clean_queues, user):
+    publish_dead_letter(str(_failed_notification(user).id))
+
+    response = superuser_client.post(PURGE_URL, {"older_than": "soon", "confirmed": "yes"}, follow=True)
+
+    assert "--older-than" not in response.content.decode()
+    assert "soon" in response.content.decode()
+    assert queue_depth("email.dlq") == 1
+    assert not LogEntry.objects.filter(object_repr="dead-letter queues").exists()
+
+
+def test_the_operations_page_draws_each_queue_s_trend_from_its_samples(superuser_client, clean_queues, user):
+    from django_redis import get_redis_connection
+
+    from notifications.selectors import QueueDepth
+    from notifications.services.trends import SAMPLES_KEY, queue_depths_sample_record
+
+    get_redis_connection("default").delete(SAMPLES_KEY)
+    for age, messages in ((600, 4), (300, 9)):
+        depth = QueueDepth(
+            queue="email.dlq", channel="email", dead_letter=True, messages=messages, consumers=0
+        )
+        queue_depths_sample_record(depths=[depth], now=time.time() - age)
+
+    response = superuser_client.get(OPERATIONS_URL + "?refresh=0")
+
+    page = response.content.decode()
+    assert response.context["samples"] == 3  # two kept and the one this view took
+    assert '<svg class="trend"' in page and 'aria-label="email.dlq"' in page
+    assert "email.dlq: max 9, now 0" in page
+    assert "<meta http-equiv" not in page
+
+
+def test_sent_and_failed_are_counted_per_minute_of_the_last_hour(db, user):
+    from notifications.services.trends import outcomes_per_minute
+
+    now = timezone.now()
+    NotificationFactory(user=user, status=NotificationStatus.SENT, sent_at=now - timedelta(minutes=2))
+    NotificationFactory(user=user, status=NotificationStatus.SENT, sent_at=now - timedelta(minutes=2))
+    NotificationFactory(user=user, status=NotificationStatus.FAILED, failed_at=now)
+    NotificationFactory(user=user, status=NotificationStatus.SENT, sent_at=now - timedelta(hours=2))
+
+    rows = outcomes_per_minute(now=now)
+
+    assert len(rows) == 60
+    assert sum(sent for _, sent, _ in rows) == 2 and sum(failed for _, _, failed in rows) == 1
+    assert rows[-3][1:] == (2, 0) and rows[-1][1:] == (0, 1)
+
+
+def test_the_list_shows_badges_and_reasons_and_filters_by_provider_caller_and_dates(superuser_client, user):
+    old = _failed_notification(user, caller="key:Abc123")
+    Notification.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=3))
+    by_backup = _failed_notification(user, caller="key:Abc123", error="")
+    DeliveryAttempt.objects.create(
+        notification=by_backup,
+        number=1,
+        outcome=AttemptOutcome.SENT,
+        provider="backup",
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
+    by_user = _failed_notification(user, caller=f"user:{user.id}")
+
+    page = superuser_client.get("/admin/notifications/notification/").content.decode()
+    by_provider = superuser_client.get("/admin/notifications/notification/?provider=backup").context["cl"]
+    by_users = superuser_client.get("/admin/notifications/notification/?caller=user:").context["cl"]
+    today = timezone.now().date().isoformat()
+    recent = superuser_client.get(
+        f"/admin/notifications/notification/?created_at__range__gte_0={today}&created_at__range__gte_1=00:00:00"
+    ).context["cl"]
+
+    assert '<span class="badge status-failed">failed</span>' in page
+    assert 'title="permanent: recipient refused: 550 5.1.1 no such mailbox"' in page
+    assert [n.pk for n in by_provider.result_list] == [by_backup.pk]
+    assert by_provider.result_list[0].last_provider == "backup"
+    assert [n.pk for n in by_users.result_list] == [by_user.pk]
+    assert {n.pk for n in recent.result_list} == {by_backup.pk, by_user.pk}
+
+
+def test_the_csv_export_has_the_filtered_list_only(superuser_client, user):
+    failed = _failed_notification(user)
+    sent = _failed_notification(user, status=NotificationStatus.SENT, error="")
+
+    response = superuser_client.post(
+        "/admin/notifications/notification/export/?status__exact=failed",
+        {"format": "0", "notificationresource_id": "on", "notificationresource_status": "on",
+         "notificationresource_error": "on", "resource": "0"},
+    )  # fmt: skip
+
+    assert response.status_code == 200, response.content[:500]
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:3] == ["id", "status", "error"] or rows[0] == ["id", "status", "error"]
+    assert [row[0] for row in rows[1:]] == [str(failed.id)]
+    assert str(sent.id) not in response.content.decode()
+
+
+def test_the_scheduler_samples_the_queue_depths_and_a_broker_outage_only_skips_a_sample(clean_queues, settings):
+    from django_redis import get_redis_connection
+
+    from notifications.services.trends import SAMPLES_KEY, queue_depth_trend
+    from notifications.tasks import sample_queue_depths
+    from notifier.celery import app
+
+    get_redis_connection("default").delete(SAMPLES_KEY)
+    schedule = settings.CELERY_BEAT_SCHEDULE["sample-queue-depths"]
+
+    broker_url = settings.CELERY_BROKER_URL
+    settings.CELERY_BROKER_URL = "amqp://guest:guest@127.0.0.1:1//"
+    settings.METRICS_BROKER_TIMEOUT_SECONDS = 0.5
+    sample_queue_depths()
+    during_outage = queue_depth_trend()
+    settings.CELERY_BROKER_URL = broker_url
+    sample_queue_depths()
+
+    assert during_outage == []
+    [sample] = queue_depth_trend()
+    assert sample.depths["email.dlq"] == 0 and "webhook.queue" in sample.depths
+    assert schedule["task"] == sample_queue_depths.name
+    assert app.amqp.router.route({}, sample_queue_depths.name)["queue"].name == "housekeeping.queue"

@@ -105,7 +105,7 @@ def test_an_operator_replays_a_failed_notification_in_the_browser(
 
             # The failed notification, from the list filtered on failures.
             page.goto(f"{admin}notifications/notification/?status__exact=failed")
-            page.click(f"a:has-text('{notification_id}')")
+            page.click(f"span[title='{notification_id}']")
             expect(page).to_have_url(re.compile(re.escape(change_url)))
             expect(page.locator(".field-status .readonly")).to_have_text(re.compile("^failed$", re.I))
             expect(page.locator(".field-correlation_id .readonly")).to_have_text(CORRELATION_ID)

@@ -23,6 +23,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "import_export",
+    "rangefilter",
     "users",
     "templates_app",
     "notifications",
@@ -89,6 +91,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# Times in the admin in one format (notifier/formats/en/formats.py), whatever the locale's own.
+FORMAT_MODULE_PATH = ["notifier.formats"]
 USE_TZ = True
 
 STATIC_URL = "static/"

@@ -93,6 +93,13 @@ BROADCAST_CHUNK_SIZE = env.int("BROADCAST_CHUNK_SIZE", default=2000)
 # time (a large backlog is worked off over several runs).
 HOUSEKEEPING_INTERVAL_SECONDS = env.float("HOUSEKEEPING_INTERVAL_SECONDS", default=3600.0)
 HOUSEKEEPING_MAX_SECONDS = env.float("HOUSEKEEPING_MAX_SECONDS", default=45.0)
+# How often the scheduler samples the queue depths for the admin operations page's one-hour trend.
+QUEUE_SAMPLE_INTERVAL_SECONDS = env.int("QUEUE_SAMPLE_INTERVAL_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = {
     "housekeeping": {"task": "notifications.housekeeping", "schedule": HOUSEKEEPING_INTERVAL_SECONDS},
+    "sample-queue-depths": {
+        "task": "notifications.sample_queue_depths",
+        "schedule": float(QUEUE_SAMPLE_INTERVAL_SECONDS),
+        "options": {"expires": QUEUE_SAMPLE_INTERVAL_SECONDS},
+    },
 }

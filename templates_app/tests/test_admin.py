@@ -147,3 +147,71 @@ def test_staff_without_permissions_cannot_see_templates():
     response = client.get(reverse("admin:templates_app_template_changelist"))
 
     assert response.status_code == 403
+
+
+def test_a_new_version_is_written_from_the_admin_through_the_service_and_named_in_the_history(
+    superuser_client,
+):
+    from django.contrib.admin.models import LogEntry
+
+    first = _seed(subject="Hi {{user.name}}")
+    url = reverse("admin:templates_app_template_new_version", args=[first.template.pk])
+
+    form = superuser_client.get(url)
+    response = superuser_client.post(
+        url,
+        {"subject": "Welcome {{user.name}}", "body": "Order {{order}}", "html_body": "", "description": "v2"},
+    )
+
+    assert form.context["form"].initial["subject"] == "Hi {{user.name}}"
+    assert "image_url" not in form.context["form"].fields  # an email template's fields only
+    second = TemplateVersion.objects.get(template=first.template, version=2)
+    assert response.status_code == 302 and response["Location"].endswith(f"/{second.pk}/change/")
+    assert Template.objects.get().active_version == second
+    assert {entry.change_message for entry in LogEntry.objects.all()} == {
+        "Version 2 written; it is now active.", "Version 2 written and activated."
+    }  # fmt: skip
+
+
+def test_a_new_version_the_service_refuses_shows_why_and_writes_nothing(superuser_client):
+    first = _seed()
+    url = reverse("admin:templates_app_template_new_version", args=[first.template.pk])
+
+    response = superuser_client.post(url, {"subject": "Hi {{#open}}", "body": "x", "description": ""})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["subject"]
+    assert TemplateVersion.objects.count() == 1
+
+
+def test_a_version_page_shows_its_changes_and_activating_an_older_one_is_recorded(superuser_client):
+    from django.contrib.admin.models import LogEntry
+
+    first = _seed(subject="Hi {{user.name}}")
+    second = _seed(subject="Welcome {{user.name}}")
+    page = superuser_client.get(reverse("admin:templates_app_templateversion_change", args=[second.pk]))
+    older = superuser_client.get(reverse("admin:templates_app_templateversion_change", args=[first.pk]))
+
+    response = superuser_client.post(reverse("admin:templates_app_templateversion_activate", args=[first.pk]))
+
+    content = page.content.decode()
+    assert 'class="diff"' in content and "version 1" in content and "Welcome" in content
+    assert 'id="activate-version"' not in content  # the active one
+    assert 'id="activate-version"' in older.content.decode()
+    assert response.status_code == 302
+    assert Template.objects.get().active_version == first
+    [entry] = LogEntry.objects.all()
+    assert entry.change_message == "Version 1 activated." and entry.user.is_superuser
+
+
+def test_activating_needs_the_change_permission(db):
+    staff = UserFactory(is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    first = _seed()
+    _seed(subject="second {{user.name}}")
+
+    response = client.post(reverse("admin:templates_app_templateversion_activate", args=[first.pk]))
+
+    assert response.status_code == 403
+    assert Template.objects.get().active_version.version == 2
