@@ -344,7 +344,7 @@ class NotificationAdmin(ExportMixin, admin.ModelAdmin):
             "trends": trends,
             "samples": len(samples),
             "outcomes_chart": outcome_bars(
-                outcomes_per_minute(), label="sent and failed per minute, last hour"
+                outcomes_per_minute(), label="attempts sent and failed per minute, last hour"
             ),
             "refresh_seconds": int(refresh) if refresh.isdigit() else OPERATIONS_REFRESH_SECONDS,
             "channels": [channel.value for channel in CHANNELS],

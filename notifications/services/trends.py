@@ -1,6 +1,6 @@
 """What the operations page draws: queue depths over the last hour (samples kept in Redis, taken when the
-page is viewed and by the scheduler every QUEUE_SAMPLE_INTERVAL_SECONDS) and notifications sent and failed
-per minute (counted in PostgreSQL). Losing Redis loses only the depth trend, never a notification."""
+page is viewed and by the scheduler every QUEUE_SAMPLE_INTERVAL_SECONDS) and delivery attempts sent and
+failed per minute (counted in PostgreSQL). Losing Redis loses only the depth trend, never a notification."""
 
 import json
 import logging
@@ -16,12 +16,13 @@ from django_redis import get_redis_connection
 from redis.exceptions import RedisError
 
 from notifications.broker.connection import BROKER_ERRORS
-from notifications.models import Notification
+from notifications.models import AttemptOutcome, DeliveryAttempt
 from notifications.selectors import QueueDepth, broker_queue_depths
 
 logger = logging.getLogger(__name__)
 
 SAMPLES_KEY = "notifier:ops:queue-depths"
+FAILED_OUTCOMES = (AttemptOutcome.TRANSIENT_ERROR, AttemptOutcome.PERMANENT_ERROR)
 TREND_SECONDS = 3600
 
 
@@ -75,20 +76,32 @@ def queue_depth_trend(*, now: float | None = None) -> list[DepthSample]:
 
 
 def outcomes_per_minute(*, now: datetime | None = None) -> list[tuple[datetime, int, int]]:
-    """Notifications sent and failed in each minute of the last hour: (minute, sent, failed), oldest
-    first, every minute present."""
+    """Delivery attempts that sent and that failed (to be retried, or for good) in each minute of the last
+    hour: (minute, sent, failed), oldest first, every minute present.
+
+    Read from the attempts by primary key: the newest attempt that finished before the hour bounds the
+    range (found by walking the key backwards), so the cost is the hour's attempts, not the table's."""
     now = now or timezone.now()
     end = now.replace(second=0, microsecond=0)
     start = end - timedelta(minutes=59)
-    counts: dict[tuple[str, datetime], int] = {}
-    for field in ("sent_at", "failed_at"):
-        rows = (
-            Notification.objects.filter(**{f"{field}__gte": start})
-            .annotate(minute=TruncMinute(field))
-            .values("minute")
-            .annotate(n=Count("id"))
-        )
-        for row in rows:
-            counts[(field, row["minute"])] = row["n"]
+    boundary = (
+        DeliveryAttempt.objects.filter(finished_at__lt=start)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    rows = (
+        DeliveryAttempt.objects.filter(id__gt=boundary or 0, finished_at__gte=start)
+        .annotate(minute=TruncMinute("finished_at"))
+        .values("minute", "outcome")
+        .annotate(n=Count("id"))
+    )
+    sent: dict[datetime, int] = {}
+    failed: dict[datetime, int] = {}
+    for row in rows:
+        if row["outcome"] == AttemptOutcome.SENT:
+            sent[row["minute"]] = sent.get(row["minute"], 0) + row["n"]
+        elif row["outcome"] in FAILED_OUTCOMES:
+            failed[row["minute"]] = failed.get(row["minute"], 0) + row["n"]
     minutes = [start + timedelta(minutes=i) for i in range(60)]
-    return [(m, counts.get(("sent_at", m), 0), counts.get(("failed_at", m), 0)) for m in minutes]
+    return [(m, sent.get(m, 0), failed.get(m, 0)) for m in minutes]

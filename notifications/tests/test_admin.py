@@ -380,20 +380,32 @@ def test_the_operations_page_draws_each_queue_s_trend_from_its_samples(superuser
     assert "<meta http-equiv" not in page
 
 
-def test_sent_and_failed_are_counted_per_minute_of_the_last_hour(db, user):
+def test_attempts_sent_and_failed_are_counted_per_minute_of_the_last_hour(db, user):
     from notifications.services.trends import outcomes_per_minute
 
     now = timezone.now()
-    NotificationFactory(user=user, status=NotificationStatus.SENT, sent_at=now - timedelta(minutes=2))
-    NotificationFactory(user=user, status=NotificationStatus.SENT, sent_at=now - timedelta(minutes=2))
-    NotificationFactory(user=user, status=NotificationStatus.FAILED, failed_at=now)
-    NotificationFactory(user=user, status=NotificationStatus.SENT, sent_at=now - timedelta(hours=2))
+    notification = NotificationFactory(user=user)
+    for number, (outcome, minutes_ago) in enumerate(
+        [
+            (AttemptOutcome.SENT, 120),  # before the hour: left out
+            (AttemptOutcome.SENT, 2),
+            (AttemptOutcome.SENT, 2),
+            (AttemptOutcome.TRANSIENT_ERROR, 0),
+            (AttemptOutcome.PERMANENT_ERROR, 0),
+            (AttemptOutcome.SKIPPED, 0),  # neither
+        ],
+        start=1,
+    ):
+        at = now - timedelta(minutes=minutes_ago)
+        DeliveryAttempt.objects.create(
+            notification=notification, number=number, outcome=outcome, started_at=at, finished_at=at
+        )
 
     rows = outcomes_per_minute(now=now)
 
     assert len(rows) == 60
-    assert sum(sent for _, sent, _ in rows) == 2 and sum(failed for _, _, failed in rows) == 1
-    assert rows[-3][1:] == (2, 0) and rows[-1][1:] == (0, 1)
+    assert sum(sent for _, sent, _ in rows) == 2 and sum(failed for _, _, failed in rows) == 2
+    assert rows[-3][1:] == (2, 0) and rows[-1][1:] == (0, 2)
 
 
 def test_the_list_shows_badges_and_reasons_and_filters_by_provider_caller_and_dates(superuser_client, user):
@@ -444,7 +456,9 @@ def test_the_csv_export_has_the_filtered_list_only(superuser_client, user):
     assert str(sent.id) not in response.content.decode()
 
 
-def test_the_scheduler_samples_the_queue_depths_and_a_broker_outage_only_skips_a_sample(clean_queues, settings):
+def test_the_scheduler_samples_the_queue_depths_and_a_broker_outage_only_skips_a_sample(
+    clean_queues, settings
+):
     from django_redis import get_redis_connection
 
     from notifications.services.trends import SAMPLES_KEY, queue_depth_trend
