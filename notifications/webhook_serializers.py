@@ -6,6 +6,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from notifications.models import WebhookEndpoint, WebhookEvent, WebhookEventType
+from notifier.api.validation import StrictBooleanField
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
@@ -74,7 +75,7 @@ class WebhookEndpointUpdateSerializer(serializers.Serializer):
     events = _events_field(required=False)
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
     max_events_per_request = _max_events_field(required=False)
-    is_active = serializers.BooleanField(
+    is_active = StrictBooleanField(
         required=False, help_text="false disables it (its events wait); true enables it and sends them."
     )
 

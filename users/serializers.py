@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from notifier.api.validation import StrictBooleanField
 from users.models import DEVICE_TOKEN_MAX_LENGTH, Device, User, device_token_format_validator
 from users.selectors import preferences_normalized
 from users.services import PREFERENCE_CHANNELS
@@ -32,17 +33,6 @@ class StrictEmailField(serializers.EmailField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """Only JSON `true`/`false`; DRF's BooleanField would also take "yes", "0", 1..."""
-
-    default_error_messages = {"invalid": "Must be a boolean (true or false)."}
-
-    def to_internal_value(self, data: Any) -> bool:
-        if not isinstance(data, bool):
-            self.fail("invalid")
-        return data
 
 
 class PreferencesSerializer(serializers.Serializer):

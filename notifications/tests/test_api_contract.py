@@ -5,11 +5,13 @@ works with the examples as they are on a freshly seeded system, each answer conf
 
 import ast
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
+from django.utils import timezone
 from rest_framework_api_key.models import APIKey
 
 from notifier.api.error_codes import ERROR_CODES, OUTSIDE_OPERATIONS
@@ -183,6 +185,9 @@ def test_try_it_out_works_with_every_example_on_the_seeded_demo(broker):
             for p in raw.get("parameters", [])
             if p["in"] == "path"
         }
+        if operation_id == "cancelNotification":
+            # Cancellable whatever the suite's workers do meanwhile: the example's send, scheduled.
+            path_parameters["notification_id"] = handed_out["scheduled_notification_id"]
         body = next(iter(request_examples.values()))["value"] if request_examples else None
         case = api_operation.Case(
             path_parameters=path_parameters,
@@ -197,6 +202,13 @@ def test_try_it_out_works_with_every_example_on_the_seeded_demo(broker):
         if operation_id == "sendNotification":
             handed_out["notification_id"] = data["notification_id"]
             broadcast_example = _content(raw["requestBody"])["examples"]["BroadcastToATopic"]["value"]
+            later = (timezone.now() + timedelta(hours=1)).isoformat()
+            scheduled = api_operation.Case(
+                body={**body, "request_id": "scheduled-example", "send_at": later},
+                headers={"X-API-Key": key},
+                media_type="application/json",
+            ).call()
+            handed_out["scheduled_notification_id"] = scheduled.json()["data"]["notification_id"]
             broadcast = api_operation.Case(
                 body=broadcast_example, headers={"X-API-Key": key}, media_type="application/json"
             ).call()

@@ -36,9 +36,14 @@ def test_flower_starts_on_the_loopback_and_with_auth_anywhere(monkeypatch, setti
     call_command("run_flower", "--address", "0.0.0.0", "--port", "5600")  # noqa: S104 - allowed with auth
 
     local, anywhere = started
-    assert local[local.index("flower") :] == ["flower", "--address=127.0.0.1", "--port=5555"]
+    assert local[local.index("flower") :] == [
+        "flower",
+        "--address=127.0.0.1",
+        "--port=5555",
+        "--logging=none",
+    ]
     assert anywhere[anywhere.index("flower") :] == [
-        "flower", "--address=0.0.0.0", "--port=5600", "--basic-auth=ops:secret"
+        "flower", "--address=0.0.0.0", "--port=5600", "--logging=none", "--basic-auth=ops:secret"
     ]  # fmt: skip
 
 

@@ -60,3 +60,14 @@ def validated_body(serializer_class: type[serializers.Serializer], request: Any,
     serializer = serializer_class(data=request.data, **kwargs)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """Only JSON `true`/`false`; DRF's BooleanField would also take "yes", "0", 1..."""
+
+    default_error_messages = {"invalid": "Must be a boolean (true or false)."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data

@@ -41,6 +41,9 @@ LOGGING = {
     "loggers": {
         "django.server": {"level": "WARNING"},
         "gunicorn.error": {"handlers": ["stderr"], "level": LOG_LEVEL, "propagate": False},
+        # billiard's pool messages ("Process 'ForkPoolWorker-1' ... exited with 'signal 9'"): its logger
+        # does not propagate, and Celery, which would give it a handler, leaves logging to this.
+        "multiprocessing": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
         "gunicorn.access": {
             "handlers": ["stderr"],
             "filters": ["access"],

@@ -38,6 +38,8 @@ class Command(BaseCommand):
         argv = [
             sys.executable, "-m", "celery", "-A", "notifier", *banner, "flower",
             f"--address={address}", f"--port={port}",
+            # Tornado's own plain-text log setup off: Flower's lines go through the JSON logging.
+            "--logging=none",
         ]  # fmt: skip
         if settings.FLOWER_BASIC_AUTH:
             argv.append(f"--basic-auth={settings.FLOWER_BASIC_AUTH}")
