@@ -4,7 +4,6 @@ signing keys: `make run` calls it, so a fresh clone can push to browsers with a 
 pair set by hand is never replaced. The private key is written as base64url DER (what py_vapid reads),
 the public key as base64url of the uncompressed point (what browsers take as applicationServerKey)."""
 
-import base64
 import os
 import re
 import sys
@@ -12,13 +11,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from py_vapid.utils import b64urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ("WEB_PUSH_VAPID_PRIVATE_KEY", "WEB_PUSH_VAPID_PUBLIC_KEY")
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def vapid_key_pair() -> tuple[str, str]:
@@ -29,7 +25,7 @@ def vapid_key_pair() -> tuple[str, str]:
     public = key.public_key().public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
     )
-    return _b64url(private), _b64url(public)
+    return b64urlencode(private), b64urlencode(public)
 
 
 def main() -> int:

@@ -13,7 +13,6 @@ and prints how to register it, then each push it decrypts):
         print(json.load(sys.stdin)["data"]["public_key"])')"
 """
 
-import base64
 import json
 import os
 import threading
@@ -25,19 +24,12 @@ import http_ece
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from py_vapid.utils import b64urldecode, b64urlencode
 
 from scripts.ensure_vapid_keys import vapid_key_pair
 from standins.boundary import free_port, http_serve, http_stop
 
 __all__ = ["WebPushService", "vapid_key_pair"]
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 class WebPushService:
@@ -61,7 +53,7 @@ class WebPushService:
         """A new subscription, as PushSubscription.toJSON() gives it."""
         private = ec.generate_private_key(ec.SECP256R1())
         auth = os.urandom(16)
-        subscription_id = _b64url(os.urandom(12))
+        subscription_id = b64urlencode(os.urandom(12))
         with self.lock:
             self._keys[subscription_id] = (private, auth)
             self.received[subscription_id] = []
@@ -70,7 +62,7 @@ class WebPushService:
         )
         return {
             "endpoint": f"{self.origin}/push/{subscription_id}",
-            "keys": {"p256dh": _b64url(public), "auth": _b64url(auth)},
+            "keys": {"p256dh": b64urlencode(public), "auth": b64urlencode(auth)},
         }
 
     @staticmethod
@@ -93,7 +85,9 @@ class WebPushService:
             return f"not a VAPID authorization: {authorization[:40]!r}"
         if fields["k"] != self.application_server_key:
             return "signed with another key than the subscription's applicationServerKey"
-        public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), _b64url_decode(fields["k"]))
+        public = ec.EllipticCurvePublicKey.from_encoded_point(
+            ec.SECP256R1(), b64urldecode(fields["k"].encode())
+        )
         try:
             claims = jwt.decode(fields["t"], public, algorithms=["ES256"], audience=self.origin)
         except jwt.InvalidTokenError as exc:

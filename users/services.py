@@ -4,8 +4,6 @@ Every write runs in one transaction, so a failure leaves nothing half-written, a
 the delivery pipeline reads (name, email, preferences, is_active, language) drops the cached profile.
 """
 
-import base64
-import binascii
 import hashlib
 import logging
 import uuid
@@ -18,6 +16,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from py_vapid.utils import b64urldecode, b64urlencode
 from rest_framework_api_key.models import APIKey
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -322,11 +321,12 @@ def web_push_policy() -> OutboundPolicy:
 
 
 def _b64url_bytes(value: Any) -> bytes | None:
-    if not isinstance(value, str) or not value or len(value) > 200:
+    """A subscription key's bytes, or None when it is not short unpadded base64url."""
+    if not isinstance(value, str) or not value or len(value) > 200 or not value.isascii():
         return None
     try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (ValueError, binascii.Error):
+        return b64urldecode(value.encode())
+    except ValueError:  # binascii.Error is one
         return None
 
 
@@ -356,7 +356,7 @@ def web_push_subscription_check(subscription: dict[str, Any]) -> tuple[str, dict
         first = next(iter(errors.values()))[0]
         raise ApplicationError(f"Invalid subscription: {first}", code="validation_error", data=errors)
     assert isinstance(endpoint, str) and isinstance(keys, dict)
-    digest = base64.urlsafe_b64encode(hashlib.sha256(endpoint.encode()).digest()).rstrip(b"=").decode()
+    digest = b64urlencode(hashlib.sha256(endpoint.encode()).digest())
     stored = {"endpoint": endpoint, "keys": {"p256dh": keys["p256dh"], "auth": keys["auth"]}}
     return WEB_PUSH_TOKEN_PREFIX + digest, stored
 

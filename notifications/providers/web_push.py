@@ -116,9 +116,7 @@ class WebPushProvider:
             return SendResult(
                 error=TransientDeliveryError(f"push service unreachable: {exc.__class__.__name__}")
             )
-        location = (
-            getattr(response, "headers", {}).get("Location", "") if not isinstance(response, str) else ""
-        )
+        location = response.headers.get("Location", "")
         return SendResult(
             message_id=str(location)[:255] or f"webpush:{push.notification_id}:{push.device_id}"
         )
