@@ -13,7 +13,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from rest_framework_api_key.models import APIKey
 
-from notifications.broker.connection import broker_connection
+from notifications.broker.connection import broker_connect, broker_connection
 from notifications.channels import CHANNELS, WEBHOOK_QUEUE, Channel
 from notifications.models import (
     Broadcast,
@@ -126,7 +126,7 @@ def broker_queue_depths(*, timeout: float) -> list[QueueDepth]:
     ]
     depths: list[QueueDepth] = []
     with broker_connection(timeout=timeout) as conn:
-        conn.connect()
+        broker_connect(conn)
         channel: Any = conn.channel()
         for name, channel_name, dead_letter in wanted:
             try:

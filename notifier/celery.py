@@ -10,9 +10,15 @@
 
 One queue per channel and lane (notifications/channels.py), each with the same dead-lettering.
 
-Retries and deferrals wait in the outbox (PostgreSQL), not in the broker; no task uses a countdown.
-Celery's delayed-delivery bootstep still sets up kombu's celery_delayed_* topology for quorum queues,
-so it is declared here too, and the main exchange stays a topic exchange.
+Retries and deferrals wait in the outbox (PostgreSQL), not in the broker; no task uses a countdown. So
+the workers run without Celery's delayed-delivery bootstep (`Consumer` below): it declared kombu's 28
+`celery_delayed_*` queues, and on every reconnect tried each listed broker URL on its own, with pauses,
+before the consumer started (a stall of ~18 s when a cluster node died). `setup_broker` removes those
+queues where an older version left them.
+
+In a cluster, every quorum queue is placed by RabbitMQ's balanced leader locator (leaders spread across
+the nodes, whichever node declared them) on BROKER_QUORUM_GROUP_SIZE nodes (RabbitMQ takes all nodes when
+there are fewer).
 """
 
 import logging
@@ -20,9 +26,12 @@ import os
 import sys
 from typing import Any
 
+import amqp.exceptions
 from celery import Celery, signals
+from celery.worker import consumer as celery_consumer
 from kombu import Connection, Exchange, Queue
 
+from notifications.broker.connection import broker_connect
 from notifications.channels import (
     CHANNELS,
     HOUSEKEEPING_QUEUE,
@@ -43,7 +52,30 @@ EXCHANGE_NAME = "notifications"
 DLX_NAME = "notifications.dlx"
 
 
-def build_topology(*, delivery_limit: int) -> tuple[Exchange, Exchange, list[Queue], list[Queue]]:
+logger = logging.getLogger(__name__)
+
+# What kombu's native delayed delivery declared (kombu.transport.native_delayed_delivery).
+DELAYED_LEVELS = 28
+DELAYED_QUEUES = [f"celery_delayed_{level}" for level in range(DELAYED_LEVELS)]
+DELAYED_EXCHANGES = [*DELAYED_QUEUES, "celery_delayed_delivery"]
+
+
+def quorum_arguments(*, group_size: int) -> dict[str, Any]:
+    """Placement of every quorum queue: leaders spread across the nodes, replicas on `group_size` nodes."""
+    return {
+        "x-queue-type": "quorum",
+        "x-queue-leader-locator": "balanced",
+        "x-quorum-initial-group-size": group_size,
+    }
+
+
+def build_topology(
+    *, delivery_limit: int, group_size: int = 3
+) -> tuple[Exchange, Exchange, list[Queue], list[Queue]]:
+    """The exchanges and queues. The queues are declared by `topology_declare` only (`no_declare`): a
+    worker consuming them never redeclares one, so a queue an older version declared with other
+    arguments is used as it is instead of failing the worker with PRECONDITION_FAILED."""
+    placement = quorum_arguments(group_size=group_size)
     exchange = Exchange(EXCHANGE_NAME, type="topic", durable=True)
     dlx = Exchange(DLX_NAME, type="topic", durable=True)
     queues = [
@@ -52,8 +84,9 @@ def build_topology(*, delivery_limit: int) -> tuple[Exchange, Exchange, list[Que
             exchange=exchange,
             routing_key=channel.routing_key(lane),
             durable=True,
+            no_declare=True,
             queue_arguments={
-                "x-queue-type": "quorum",
+                **placement,
                 "x-dead-letter-exchange": DLX_NAME,
                 "x-dead-letter-routing-key": channel.dlq,
                 # At-least-once dead-lettering needs reject-publish overflow (RabbitMQ ≥ 3.10).
@@ -74,8 +107,9 @@ def build_topology(*, delivery_limit: int) -> tuple[Exchange, Exchange, list[Que
             exchange=exchange,
             routing_key=routing_key,
             durable=True,
+            no_declare=True,
             queue_arguments={
-                "x-queue-type": "quorum",
+                **placement,
                 "x-overflow": "reject-publish",
                 "x-delivery-limit": delivery_limit,
             },
@@ -91,35 +125,84 @@ def build_topology(*, delivery_limit: int) -> tuple[Exchange, Exchange, list[Que
             exchange=dlx,
             routing_key=channel.dlq,
             durable=True,
-            queue_arguments={"x-queue-type": "quorum"},
+            no_declare=True,
+            queue_arguments=placement,
         )
         for channel in CHANNELS
     ]
     return exchange, dlx, queues, dead_letter_queues
 
 
-def topology_declare(*, broker_url: str, delivery_limit: int) -> list[str]:
-    """Declares exchanges, queues, dead-letter queues and the delayed-delivery bindings; idempotent.
+def topology_declare(*, broker_url: str, delivery_limit: int, group_size: int = 3) -> list[str]:
+    """Declares the exchanges, queues and dead-letter queues, and removes the delayed-delivery topology
+    an older version declared; idempotent. Returns the names of the queues.
 
     Dead letters sent to an exchange that does not exist are dropped, so this runs before any worker.
-    Returns the names of the queues declared.
+    `broker_url` may list a cluster's nodes separated by `;`: a node that is down is skipped. A queue
+    that exists with other arguments (declared by an older version: no leader locator or group size) is
+    kept as it is, and said so in the log; RabbitMQ cannot change a queue's arguments in place.
     """
-    from kombu.transport.native_delayed_delivery import (
-        bind_queue_to_native_delayed_delivery_exchange,
-        declare_native_delayed_delivery_exchanges_and_queues,
+    exchange, dlx, queues, dead_letter_queues = build_topology(
+        delivery_limit=delivery_limit, group_size=group_size
     )
-
-    exchange, dlx, queues, dead_letter_queues = build_topology(delivery_limit=delivery_limit)
     with Connection(broker_url, connect_timeout=10) as connection:
+        broker_connect(connection)
         channel = connection.channel()
         exchange.bind(channel).declare()
         dlx.bind(channel).declare()
         for queue in [*dead_letter_queues, *queues]:
-            queue.bind(channel).declare()
-        declare_native_delayed_delivery_exchanges_and_queues(connection, "quorum")
-        for queue in queues:
-            bind_queue_to_native_delayed_delivery_exchange(connection, queue)
+            # queue_declare, not declare: the queues are `no_declare` for the workers' consumers.
+            try:
+                queue.bind(channel).queue_declare()
+            except amqp.exceptions.PreconditionFailed as exc:
+                # The channel is closed by the refusal: a new one checks that the queue is there.
+                channel = connection.channel()
+                queue.bind(channel).queue_declare(passive=True)
+                logger.warning(
+                    "queue %s kept with the arguments it was declared with (%s); to apply the new ones, "
+                    "drain and delete it, then run setup_broker",
+                    queue.name,
+                    exc.reply_text,
+                    extra={"queue": queue.name},
+                )
+            queue.bind(channel).queue_bind()
+        _delayed_topology_remove(connection)
     return [queue.name for queue in [*queues, *dead_letter_queues]]
+
+
+def _delayed_topology_remove(connection: Connection) -> None:
+    """Deletes kombu's celery_delayed_* queues where they are empty, then their exchanges. A queue that
+    still holds a delayed message (sent by an older version) is left, with its exchanges, to deliver it.
+    (Quorum queues refuse a delete with `if-empty`: the count is read first. Nothing but an older
+    version's countdown publishes to them.)"""
+    left = []
+    channel = connection.channel()
+    for name in DELAYED_QUEUES:
+        try:
+            _, count, _ = channel.queue_declare(name, passive=True)
+        except amqp.exceptions.NotFound:
+            channel = connection.channel()  # the refusal closed the channel
+            continue
+        if count:
+            left.append(name)
+        else:
+            channel.queue_delete(name)
+    if left:
+        logger.warning("delayed-delivery queues still hold messages, kept: %s", ", ".join(left))
+        return
+    for name in DELAYED_EXCHANGES:
+        channel.exchange_delete(name)
+
+
+class Consumer(celery_consumer.Consumer):
+    """Celery's consumer without the delayed-delivery bootstep (see the module's docstring)."""
+
+    class Blueprint(celery_consumer.Consumer.Blueprint):
+        default_steps = [
+            step
+            for step in celery_consumer.Consumer.Blueprint.default_steps
+            if not step.endswith(":DelayedDelivery")
+        ]
 
 
 app = Celery("notifier")
@@ -131,7 +214,9 @@ def _apply_topology(sender: Celery, source: Any, **kwargs: Any) -> None:
     """Queues and routes, applied once Django's settings are loaded (they give the delivery limit)."""
     from django.conf import settings
 
-    exchange, _, queues, _ = build_topology(delivery_limit=settings.BROKER_DELIVERY_LIMIT)
+    exchange, _, queues, _ = build_topology(
+        delivery_limit=settings.BROKER_DELIVERY_LIMIT, group_size=settings.BROKER_QUORUM_GROUP_SIZE
+    )
     source.task_queues = queues
     source.task_default_exchange = exchange.name
     source.task_default_exchange_type = "topic"
@@ -170,7 +255,11 @@ def _say_as_log_line(msg: str, f: Any = None) -> None:
 def _declare_topology_at_start(**kwargs: Any) -> None:
     from django.conf import settings
 
-    topology_declare(broker_url=settings.CELERY_BROKER_URL, delivery_limit=settings.BROKER_DELIVERY_LIMIT)
+    topology_declare(
+        broker_url=settings.CELERY_BROKER_URL,
+        delivery_limit=settings.BROKER_DELIVERY_LIMIT,
+        group_size=settings.BROKER_QUORUM_GROUP_SIZE,
+    )
 
 
 # Each worker serves its pool's metrics on WORKER_METRICS_PORT (notifier/worker_metrics.py).

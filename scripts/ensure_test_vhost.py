@@ -1,5 +1,7 @@
 #!/usr/bin/env python
-"""Gives the test suite a RabbitMQ virtual host of its own, so a running `make run` never shares its queues.
+"""Gives the test suite RabbitMQ virtual hosts of its own, so a running `make run` never shares its queues:
+`notifier_test` for the pipeline, `notifier_test_topology` for the tests that declare and delete the
+topology itself.
 
 Uses `rabbitmqctl` when this machine has it (the broker runs locally, or CI's wrapper runs it in the
 broker's container); otherwise the suite uses the broker URL it is given as it is. The vhost is opened to
@@ -12,7 +14,7 @@ import subprocess
 import sys
 from urllib.parse import unquote, urlsplit
 
-VHOST = "notifier_test"
+VHOSTS = ("notifier_test", "notifier_test_topology")
 
 
 def broker_user() -> str:
@@ -28,13 +30,16 @@ def main() -> int:
         print("rabbitmqctl not found: the suite uses CELERY_BROKER_URL as given")
         return 0
     listed = subprocess.run([rabbitmqctl, "-q", "list_vhosts"], capture_output=True, text=True, timeout=60)
-    if VHOST not in listed.stdout.split():
-        subprocess.run([rabbitmqctl, "-q", "add_vhost", VHOST], check=True, timeout=60)
     user = broker_user()
-    subprocess.run(
-        [rabbitmqctl, "-q", "set_permissions", "-p", VHOST, user, ".*", ".*", ".*"], check=True, timeout=60
-    )
-    print(f"RabbitMQ vhost {VHOST!r} ready for {user!r}")
+    for vhost in VHOSTS:
+        if vhost not in listed.stdout.split():
+            subprocess.run([rabbitmqctl, "-q", "add_vhost", vhost], check=True, timeout=60)
+        subprocess.run(
+            [rabbitmqctl, "-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"],
+            check=True,
+            timeout=60,
+        )
+        print(f"RabbitMQ vhost {vhost!r} ready for {user!r}")
     return 0
 
 

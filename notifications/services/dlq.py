@@ -20,7 +20,7 @@ import kombu
 from django.db import transaction
 from django.utils import timezone
 
-from notifications.broker.connection import BROKER_ERRORS, broker_connection
+from notifications.broker.connection import BROKER_ERRORS, broker_connect, broker_connection
 from notifications.channels import CHANNELS, Channel
 from notifications.models import FINAL_STATUSES, Notification, NotificationStatus
 from notifications.services.outbox import outbox_enqueue
@@ -87,6 +87,7 @@ def _dead_letters(channel: str, on_letter: LetterProgress | None = None) -> Iter
     first, so messages dead-lettered again while we work are not read twice.
     """
     with broker_connection(timeout=BROKER_TIMEOUT_SECONDS) as conn:
+        broker_connect(conn)
         channel_: Any = conn.channel()
         queue = kombu.Queue(Channel(channel).dlq, channel=channel_, no_declare=True)
         _, count, _ = channel_.queue_declare(queue=Channel(channel).dlq, passive=True)

@@ -18,7 +18,7 @@ import kombu
 import kombu.exceptions
 from django.conf import settings
 
-from notifications.broker.connection import BROKER_ERRORS, broker_connection
+from notifications.broker.connection import BROKER_ERRORS, broker_connect, broker_connection
 from notifications.channels import WEBHOOK_ROUTING_KEY, WEBHOOK_TASK_NAME, Channel, Lane
 from notifier.celery import DLX_NAME, EXCHANGE_NAME
 from notifier.celery import app as celery_app
@@ -112,7 +112,7 @@ class BatchPublisher:
             timeout=settings.PUBLISH_TIMEOUT_SECONDS,
             connect_timeout=settings.CELERY_BROKER_CONNECTION_TIMEOUT,
         )
-        connection.ensure_connection(max_retries=1)
+        broker_connect(connection)
         channel: Any = connection.channel()
         channel.confirm_select()
         channel.events["basic_ack"].add(self._on_ack)

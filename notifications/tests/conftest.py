@@ -45,7 +45,6 @@ WORK_QUEUES = [
     WEBHOOK_QUEUE,
     HOUSEKEEPING_QUEUE,
 ]
-DELAYED_QUEUES = [f"celery_delayed_{level}" for level in range(28)]
 
 
 @pytest.fixture(scope="session")
@@ -119,7 +118,7 @@ def consumer_count(name: str) -> int:
 
 
 def purge_queues() -> None:
-    names = [*WORK_QUEUES, *(Channel(c).dlq for c in CHANNELS), *DELAYED_QUEUES]
+    names = [*WORK_QUEUES, *(Channel(c).dlq for c in CHANNELS)]
     with kombu.Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
         channel = conn.channel()
         for name in names:

@@ -12,7 +12,7 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from notifications.broker.connection import broker_connection
+from notifications.broker.connection import broker_connect, broker_connection
 from notifier.api.examples import examples
 from notifier.api.exceptions import error_response
 from notifier.api.renderers import envelope
@@ -34,7 +34,7 @@ def _check_redis() -> None:
 
 def _check_rabbitmq() -> None:
     with broker_connection(timeout=CHECK_TIMEOUT_SECONDS) as conn:
-        conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_SECONDS)
+        broker_connect(conn, timeout=CHECK_TIMEOUT_SECONDS)
 
 
 READINESS_CHECKS = {"postgresql": _check_database, "redis": _check_redis, "rabbitmq": _check_rabbitmq}

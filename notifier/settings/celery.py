@@ -1,8 +1,24 @@
 """Celery on RabbitMQ, set for reliability. The queue topology itself is declared in notifier/celery.py."""
 
+import random
+
 from notifier.settings.env import env
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
+# One URL, or a cluster's nodes separated by `;`. Each process shuffles the list once as it starts, so
+# that the processes spread over the nodes (kombu always connects to the first URL first, whatever its
+# failover strategy), then fails over round that order: to the next node at once, without a pause, when
+# the one it uses goes down (BROKER_CONNECTION_TIMEOUT bounds each try).
+BROKER_URLS = [
+    url.strip()
+    for url in env.str("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//").split(";")
+    if url.strip()
+]
+random.shuffle(BROKER_URLS)
+CELERY_BROKER_URL = ";".join(BROKER_URLS)
+CELERY_BROKER_FAILOVER_STRATEGY = "round-robin"
+# Replicas of each quorum queue (RabbitMQ places them on all nodes when there are fewer); their leaders
+# are spread across the nodes by the balanced leader locator (notifier/celery.py).
+BROKER_QUORUM_GROUP_SIZE = env.int("BROKER_QUORUM_GROUP_SIZE", default=3)
 # Publishing (the relay, retries) connects within this and waits for confirms up to PUBLISH_TIMEOUT.
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("BROKER_CONNECTION_TIMEOUT", default=2.0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -35,6 +51,8 @@ CELERY_WORKER_DETECT_QUORUM_QUEUES = True
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("TASK_SOFT_TIME_LIMIT", default=60)
 CELERY_TASK_TIME_LIMIT = env.int("TASK_TIME_LIMIT", default=90)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's consumer without the delayed-delivery bootstep: no task uses a countdown (notifier/celery.py).
+CELERY_WORKER_CONSUMER = "notifier.celery:Consumer"
 # Celery's Django fixup closes the database connection before and after every task unless this is
 # set, which costs a new PostgreSQL connection per delivery. Reused, it is closed every 2x this many
 # tasks; a task that meets a broken connection closes it itself (notifications/tasks.py).

@@ -9,14 +9,16 @@ from notifier.celery import topology_declare
 
 class Command(BaseCommand):
     help = (
-        "Declares the RabbitMQ topology (exchanges, quorum queues, dead-letter queues, delayed-delivery "
-        "bindings). Idempotent; run before any worker starts."
+        "Declares the RabbitMQ topology (exchanges, quorum queues, dead-letter queues) and removes the "
+        "delayed-delivery queues an older version declared. Idempotent; run before any worker starts."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             names = topology_declare(
-                broker_url=settings.CELERY_BROKER_URL, delivery_limit=settings.BROKER_DELIVERY_LIMIT
+                broker_url=settings.CELERY_BROKER_URL,
+                delivery_limit=settings.BROKER_DELIVERY_LIMIT,
+                group_size=settings.BROKER_QUORUM_GROUP_SIZE,
             )
         except BROKER_ERRORS as exc:
             raise CommandError(f"could not declare the broker topology: {exc}") from exc
