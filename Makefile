@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DJANGO_SETTINGS_MODULE := notifier.settings
 export PYTHONUNBUFFERED := 1
 
-.PHONY: compose-tools help install secrets run test lint format migrate seed browser bench chaos load-tools dlq-list dlq-replay credentials
+.PHONY: compose-tools help install secrets run test lint format migrate seed browser bench chaos cluster-test load-tools dlq-list dlq-replay credentials
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -75,3 +75,7 @@ bench: install secrets load-tools ## throughput and latency on this machine besi
 chaos: install ## the fault scenarios at full size against the real system, with what became of every notification
 	$(PY) scripts/ensure_test_vhost.py
 	CHAOS_SCALE=full pytest -m chaos -q
+
+cluster-test: install ## a 3-node RabbitMQ cluster of its own beside this machine's broker, a node killed at a time while sends go on: lost, duplicated, longest delivery gap
+	$(PY) scripts/ensure_test_vhost.py
+	trap '$(PY) scripts/rabbitmq_cluster.py down >/dev/null' EXIT INT TERM; CLUSTER_SCALE=full pytest -m cluster -q

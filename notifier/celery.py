@@ -176,7 +176,7 @@ def _delayed_topology_remove(connection: Connection) -> None:
     (Quorum queues refuse a delete with `if-empty`: the count is read first. Nothing but an older
     version's countdown publishes to them.)"""
     left = []
-    channel = connection.channel()
+    channel: Any = connection.channel()
     for name in DELAYED_QUEUES:
         try:
             _, count, _ = channel.queue_declare(name, passive=True)
@@ -197,7 +197,7 @@ def _delayed_topology_remove(connection: Connection) -> None:
 class Consumer(celery_consumer.Consumer):
     """Celery's consumer without the delayed-delivery bootstep (see the module's docstring)."""
 
-    class Blueprint(celery_consumer.Consumer.Blueprint):
+    class Blueprint(celery_consumer.Consumer.Blueprint):  # type: ignore[misc,valid-type]
         default_steps = [
             step
             for step in celery_consumer.Consumer.Blueprint.default_steps

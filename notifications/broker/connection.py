@@ -29,7 +29,7 @@ def broker_connection(*, timeout: float, connect_timeout: float | None = None) -
     )
 
 
-def broker_connect(connection: kombu.Connection, *, timeout: float | None = None) -> None:
+def broker_connect(connection: kombu.Connection, *, timeout: int | None = None) -> None:
     """Connects to the first listed node that answers (each tried once, without a pause: a node that is
     down refuses at once or within the connect timeout); raises the last node's error if none does, or
     once `timeout` seconds have passed in all."""

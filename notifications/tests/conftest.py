@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from notifications.broker.connection import broker_connect
 from notifications.channels import CHANNELS, HOUSEKEEPING_QUEUE, WEBHOOK_QUEUE, Channel
 from notifier.celery import topology_declare
 from notifier.workers import worker_argv, worker_queues
@@ -112,8 +113,9 @@ def queue_depth(name: str) -> int:
         return conn.channel().queue_declare(queue=name, passive=True).message_count
 
 
-def consumer_count(name: str) -> int:
-    with kombu.Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
+def consumer_count(name: str, broker_url: str | None = None) -> int:
+    with kombu.Connection(broker_url or settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
+        broker_connect(conn)
         return conn.channel().queue_declare(queue=name, passive=True).consumer_count
 
 
@@ -130,6 +132,7 @@ class Workers:
 
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         self.env = env
+        self.broker_url = env.get("CELERY_BROKER_URL") or settings.CELERY_BROKER_URL
         self.log_dir = log_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.hostnames: dict[str, str] = {}
@@ -161,7 +164,9 @@ class Workers:
         )
         self.processes[channel] = process
         first_queue = worker_queues(base, urgent=urgent)[0]
-        wait_for(lambda: consumer_count(first_queue) >= 1, timeout=60, message=f"{channel} worker")
+        wait_for(
+            lambda: consumer_count(first_queue, self.broker_url) >= 1, timeout=60, message=f"{channel} worker"
+        )
         return process
 
     def stop(self, channel: str, *, sig: int = signal.SIGTERM) -> None:
@@ -199,16 +204,8 @@ class Workers:
         return (self.log_dir / f"{channel}-worker.log").read_text(errors="replace")
 
 
-@pytest.fixture(scope="session")
-def workers(
-    django_db_setup: Any,
-    django_db_blocker: Any,
-    smtp_server: SmtpServer,
-    fcm_server: FcmServer,
-    broker: list[str],
-    vapid_keys: tuple[str, str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Workers]:
+def worker_env(smtp_server: SmtpServer, fcm_server: FcmServer, vapid_keys: tuple[str, str]) -> dict[str, str]:
+    """The environment of the suite's worker processes and relay: the test database and the stand-ins."""
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -225,9 +222,28 @@ def workers(
         "WEB_PUSH_VAPID_PUBLIC_KEY": vapid_keys[1],
     }
     env.pop("EMAIL_BACKEND", None)
-    pool = Workers(env, tmp_path_factory.mktemp("workers"))
+    return env
+
+
+# The session's pools, once started: a test that runs a system of its own on the same database (the
+# cluster test) stops them first, so that one relay publishes the outbox; `pipeline` starts them again.
+SESSION_POOLS: list[Workers] = []
+
+
+@pytest.fixture(scope="session")
+def workers(
+    django_db_setup: Any,
+    django_db_blocker: Any,
+    smtp_server: SmtpServer,
+    fcm_server: FcmServer,
+    broker: list[str],
+    vapid_keys: tuple[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Workers]:
+    pool = Workers(worker_env(smtp_server, fcm_server, vapid_keys), tmp_path_factory.mktemp("workers"))
     for name in PROCESSES:
         pool.start(name)
+    SESSION_POOLS.append(pool)
     yield pool
     for channel in list(pool.processes):
         pool.stop(channel)
@@ -297,8 +313,18 @@ def push_template(db: Any) -> Any:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    from notifications.tests import test_chaos
+    from notifications.tests import test_chaos, test_cluster
 
+    if test_cluster.RESULTS:
+        terminalreporter.section("cluster: a RabbitMQ node killed, then back")
+        terminalreporter.write_line(
+            f"{'scenario':48} {'accepted':>8} {'delivered':>9} {'lost':>5} {'duplicated':>10} "
+            f"{'longest gap':>11} {'late worker':>11}  note"
+        )
+        for c in test_cluster.RESULTS:
+            counts = f"{c.accepted:>8} {c.delivered:>9} {c.lost:>5} {c.duplicated:>10}"
+            times = f"{c.longest_gap:>10.1f}s {c.late_start:>10.1f}s"
+            terminalreporter.write_line(f"{c.scenario:48} {counts} {times}  {c.note}")
     if not test_chaos.RESULTS:
         return
     terminalreporter.section("chaos: what became of every notification")

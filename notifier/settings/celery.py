@@ -13,7 +13,9 @@ BROKER_URLS = [
     for url in env.str("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//").split(";")
     if url.strip()
 ]
-random.shuffle(BROKER_URLS)
+# BROKER_SHUFFLE=false keeps the order as listed (a node to prefer first, say the one in the same zone).
+if env.bool("BROKER_SHUFFLE", default=True):
+    random.shuffle(BROKER_URLS)
 CELERY_BROKER_URL = ";".join(BROKER_URLS)
 CELERY_BROKER_FAILOVER_STRATEGY = "round-robin"
 # Replicas of each quorum queue (RabbitMQ places them on all nodes when there are fewer); their leaders
