@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export DJANGO_SETTINGS_MODULE := notifier.settings
 export PYTHONUNBUFFERED := 1
 
-.PHONY: compose-tools help install secrets run test lint format migrate seed browser bench chaos cluster-test load-tools dlq-list dlq-replay credentials
+.PHONY: compose-tools help install secrets run test lint format migrate seed browser bench chaos cluster-test test-tools load-tools dlq-list dlq-replay credentials
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,7 +62,11 @@ browser: ## install Debian's Chromium for the admin's browser test, unless it is
 compose-tools: ## install Debian's docker-compose 1.29, which checks the compose file offline, unless it is there (apt, as root)
 	@command -v docker-compose >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null)
 
-test: install lint browser compose-tools ## lint, then the whole suite against the real PostgreSQL, Redis and RabbitMQ
+test-tools: ## install Debian's pgbouncer (the pooling-mode tests) and KEDA's schema from npm (deploy/k8s's validation), unless they are there
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null)
+	@test -d var/k8s-tools/node_modules/@kubernetes-models/keda || (mkdir -p var/k8s-tools && cp deploy/k8s/tools/package.json var/k8s-tools/ && npm install --prefix var/k8s-tools --no-audit --no-fund --silent)
+
+test: install lint browser compose-tools test-tools ## lint, then the whole suite against the real PostgreSQL, Redis and RabbitMQ
 	$(PY) scripts/ensure_test_vhost.py
 	pytest
 

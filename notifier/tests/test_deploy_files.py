@@ -7,6 +7,7 @@ import contextlib
 import importlib.util
 import itertools
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -281,8 +282,38 @@ def test_the_app_services_read_env_and_reach_the_infrastructure_by_service_name(
         assert service["environment"]["DATABASE_URL"] == "postgres://notifier:notifier@postgres:5432/notifier"
         assert service["environment"]["REDIS_URL"] == "redis://redis:6379/0"
         assert service["environment"]["CELERY_BROKER_URL"] == (
-            f"amqp://{rabbitmq['RABBITMQ_DEFAULT_USER']}:{rabbitmq['RABBITMQ_DEFAULT_PASS']}@rabbitmq:5672//"
+            f"${{BROKER_NODES:-amqp://{rabbitmq['RABBITMQ_DEFAULT_USER']}:{rabbitmq['RABBITMQ_DEFAULT_PASS']}"
+            "@rabbitmq:5672//}"
         )
+
+
+def test_the_cluster_profile_has_three_rabbitmq_nodes_that_find_each_other():
+    services = _compose()["services"]
+    nodes = [services[f"rabbitmq-{n}"] for n in (1, 2, 3)]
+    config = (ROOT / "deploy" / "rabbitmq" / "cluster.conf").read_text()
+
+    listed = re.findall(r"^cluster_formation\.classic_config\.nodes\.\d = rabbit@(\S+)$", config, flags=re.M)
+    assert listed == [node["hostname"] for node in nodes] == ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3"]
+    assert "cluster_formation.peer_discovery_backend = classic_config" in config
+    for node in nodes:
+        assert node["profiles"] == ["cluster"]
+        assert "./deploy/rabbitmq/cluster.conf:/etc/rabbitmq/conf.d/20-cluster.conf:ro" in node["volumes"]
+        assert node["environment"] == nodes[0]["environment"]  # one Erlang cookie, one user
+        assert node["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
+    assert len({node["volumes"][0] for node in nodes}) == 3  # each node its own data
+    # BROKER_NODES, listing the three, points every app service at the cluster.
+    compose = subprocess.run(
+        ["docker-compose", "--profile", "cluster", "config"],
+        cwd=ROOT,
+        env={**os.environ, "BROKER_NODES": "amqp://u:p@rabbitmq-1//;amqp://u:p@rabbitmq-2//",
+             "DJANGO_SECRET_KEY": "k", "JWT_SECRET": "j"},
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    resolved = yaml.safe_load(compose)["services"]
+    assert resolved["email-worker"]["environment"]["CELERY_BROKER_URL"] == (
+        "amqp://u:p@rabbitmq-1//;amqp://u:p@rabbitmq-2//"
+    )
+    assert {"rabbitmq-1", "rabbitmq-2", "rabbitmq-3"} <= set(resolved)
 
 
 def test_compose_refuses_to_start_without_the_secrets():
