@@ -15,7 +15,9 @@ writes its files. Only the nodes' own processes are ever killed (by the pid each
 """
 
 import argparse
+import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -168,6 +170,7 @@ class RabbitCluster:
 
     def up(self) -> None:
         self.down()
+        _stale_nodes_kill()
         busy = [port for node in self.nodes for port in (node.port, node.dist_port) if _port_taken(port)]
         if busy:
             raise RuntimeError(f"ports already in use: {busy}")
@@ -228,6 +231,23 @@ class RabbitCluster:
                 if f"pid={pid}," in line:
                     used[pid].add(by_port[port])
         return used
+
+
+def _stale_nodes_kill() -> None:
+    """Kills the nodes a run from another folder left behind (another checkout's interrupted run): a
+    RabbitMQ process whose home is a `rabbitmq-cluster/node<N>/home` folder. The machine's broker (its
+    home is /var/lib/rabbitmq) never matches."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        homes = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == b"-home"]
+        if any(re.search(rb"/rabbitmq-cluster/node\d+/home$", home) for home in homes):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signal.SIGKILL)
 
 
 def _port_taken(port: int) -> bool:

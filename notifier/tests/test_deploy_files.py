@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -287,7 +288,7 @@ def test_the_app_services_read_env_and_reach_the_infrastructure_by_service_name(
         )
 
 
-def test_the_cluster_profile_has_three_rabbitmq_nodes_that_find_each_other():
+def test_the_cluster_profile_has_three_rabbitmq_nodes_that_find_each_other(tmp_path):
     services = _compose()["services"]
     nodes = [services[f"rabbitmq-{n}"] for n in (1, 2, 3)]
     config = (ROOT / "deploy" / "rabbitmq" / "cluster.conf").read_text()
@@ -302,9 +303,12 @@ def test_the_cluster_profile_has_three_rabbitmq_nodes_that_find_each_other():
         assert node["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
     assert len({node["volumes"][0] for node in nodes}) == 3  # each node its own data
     # BROKER_NODES, listing the three, points every app service at the cluster.
+    # In a folder of its own with an empty .env: a fresh clone has none, and the services read it.
+    shutil.copy(COMPOSE, tmp_path / "docker-compose.yml")
+    (tmp_path / ".env").write_text("")
     compose = subprocess.run(
         ["docker-compose", "--profile", "cluster", "config"],
-        cwd=ROOT,
+        cwd=tmp_path,
         env={**os.environ, "BROKER_NODES": "amqp://u:p@rabbitmq-1//;amqp://u:p@rabbitmq-2//",
              "DJANGO_SECRET_KEY": "k", "JWT_SECRET": "j"},
         capture_output=True, text=True, timeout=60, check=True,
