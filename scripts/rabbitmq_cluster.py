@@ -71,6 +71,9 @@ class RabbitCluster:
     def __init__(self, base: Path = DEFAULT_BASE, size: int = 3) -> None:
         self.base = base
         self.nodes = [Node(index, base) for index in range(1, size + 1)]
+        # Set by `down`: a node_start still pending in another thread (a test's fault thread, when the
+        # run is interrupted) then starts nothing.
+        self.closed = False
 
     # -- the nodes' environment, of their own -------------------------------------------------------------
 
@@ -137,7 +140,7 @@ class RabbitCluster:
         return pid if f"-home\0{node.folder / 'home'}\0".encode() in cmdline else None
 
     def node_start(self, node: Node) -> None:
-        if self.pid(node) is not None:
+        if self.closed or self.pid(node) is not None:
             return
         subprocess.run(
             [str(RABBITMQ_BIN / "rabbitmq-server"), "-detached"],
@@ -171,6 +174,7 @@ class RabbitCluster:
     def up(self) -> None:
         self.down()
         _stale_nodes_kill()
+        self.closed = False
         busy = [port for node in self.nodes for port in (node.port, node.dist_port) if _port_taken(port)]
         if busy:
             raise RuntimeError(f"ports already in use: {busy}")
@@ -189,6 +193,7 @@ class RabbitCluster:
             self.node_wait(node)
 
     def down(self) -> None:
+        self.closed = True
         for node in self.nodes:
             self.node_kill(node)
         if self.base.exists():

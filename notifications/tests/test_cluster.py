@@ -12,6 +12,7 @@ within 5 s of one started with every node up.
 import itertools
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -53,14 +54,25 @@ class ClusterTally:
 
 
 RESULTS: list[ClusterTally] = []
+LATE_WORKERS: list[subprocess.Popen[bytes]] = []
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="module")
 def cluster() -> RabbitCluster:
+    """The cluster, torn down at the end, on Ctrl-C, and on SIGTERM (made a KeyboardInterrupt meanwhile,
+    so that pytest tears the fixtures down: the system's processes first, then the nodes)."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     rabbit = RabbitCluster()
-    rabbit.up()
-    yield rabbit
-    rabbit.down()
+    try:
+        rabbit.up()
+        yield rabbit
+    finally:
+        rabbit.down()
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +88,18 @@ def cluster_system(
     with django_db_blocker.unblock():
         env = {**worker_env(smtp_server, fcm_server, vapid_keys), "CELERY_BROKER_URL": cluster.url}
     system = Workers(env, tmp_path_factory.mktemp("cluster"))
-    system.start("relay")
-    system.start("email")
-    yield system
-    for channel in list(system.processes):
-        system.stop(channel)
+    try:
+        system.start("relay")
+        system.start("email")
+        yield system
+    finally:
+        for channel in list(system.processes):
+            system.stop(channel)
+        # A late worker a scenario's thread had started when the run was interrupted.
+        for process in LATE_WORKERS:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
 
 
 def _clients(cluster: RabbitCluster, system: Workers) -> dict[str, set[str]]:
@@ -117,6 +136,7 @@ def _worker_start_seconds(cluster: RabbitCluster, env: dict[str, str], first: No
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    LATE_WORKERS.append(process)
     try:
         wait_for(
             lambda: " ready." in log_path.read_text(errors="replace"),
