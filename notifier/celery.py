@@ -30,8 +30,13 @@ import amqp.exceptions
 from celery import Celery, signals
 from celery.worker import consumer as celery_consumer
 from kombu import Connection, Exchange, Queue
+from kombu.transport.native_delayed_delivery import (
+    CELERY_DELAYED_DELIVERY_EXCHANGE,
+    MAX_NUMBER_OF_BITS_TO_USE,
+    level_name,
+)
 
-from notifications.broker.connection import broker_connect
+from notifications.broker.connection import broker_connect, broker_connection
 from notifications.channels import (
     CHANNELS,
     HOUSEKEEPING_QUEUE,
@@ -54,10 +59,11 @@ DLX_NAME = "notifications.dlx"
 
 logger = logging.getLogger(__name__)
 
-# What kombu's native delayed delivery declared (kombu.transport.native_delayed_delivery).
-DELAYED_LEVELS = 28
-DELAYED_QUEUES = [f"celery_delayed_{level}" for level in range(DELAYED_LEVELS)]
-DELAYED_EXCHANGES = [*DELAYED_QUEUES, "celery_delayed_delivery"]
+# What kombu's native delayed delivery declared, by its own names.
+DELAYED_QUEUES = [level_name(level) for level in range(MAX_NUMBER_OF_BITS_TO_USE)]
+DELAYED_EXCHANGES = [*DELAYED_QUEUES, CELERY_DELAYED_DELIVERY_EXCHANGE]
+# Declaring the topology waits at most this long for each answer of the broker.
+TOPOLOGY_TIMEOUT_SECONDS = 10.0
 
 
 def quorum_arguments(*, group_size: int) -> dict[str, Any]:
@@ -134,8 +140,7 @@ def build_topology(
 
 
 def topology_declare(*, broker_url: str, delivery_limit: int, group_size: int = 3) -> list[str]:
-    """Declares the exchanges, queues and dead-letter queues, and removes the delayed-delivery topology
-    an older version declared; idempotent. Returns the names of the queues.
+    """Declares the exchanges, queues and dead-letter queues; idempotent. Returns the names of the queues.
 
     Dead letters sent to an exchange that does not exist are dropped, so this runs before any worker.
     `broker_url` may list a cluster's nodes separated by `;`: a node that is down is skipped. A queue
@@ -145,7 +150,7 @@ def topology_declare(*, broker_url: str, delivery_limit: int, group_size: int = 
     exchange, dlx, queues, dead_letter_queues = build_topology(
         delivery_limit=delivery_limit, group_size=group_size
     )
-    with Connection(broker_url, connect_timeout=10) as connection:
+    with broker_connection(timeout=TOPOLOGY_TIMEOUT_SECONDS, url=broker_url) as connection:
         broker_connect(connection)
         channel = connection.channel()
         exchange.bind(channel).declare()
@@ -166,15 +171,21 @@ def topology_declare(*, broker_url: str, delivery_limit: int, group_size: int = 
                     extra={"queue": queue.name},
                 )
             queue.bind(channel).queue_bind()
-        _delayed_topology_remove(connection)
     return [queue.name for queue in [*queues, *dead_letter_queues]]
 
 
-def _delayed_topology_remove(connection: Connection) -> None:
-    """Deletes kombu's celery_delayed_* queues where they are empty, then their exchanges. A queue that
-    still holds a delayed message (sent by an older version) is left, with its exchanges, to deliver it.
+def delayed_topology_remove(*, broker_url: str) -> None:
+    """Deletes kombu's celery_delayed_* queues where they are empty, then their exchanges; `setup_broker`
+    runs it (a worker's start does not: unused, they cost nothing but their replicas). A queue that still
+    holds a delayed message (sent by an older version) is left, with its exchanges, to deliver it.
     (Quorum queues refuse a delete with `if-empty`: the count is read first. Nothing but an older
     version's countdown publishes to them.)"""
+    with broker_connection(timeout=TOPOLOGY_TIMEOUT_SECONDS, url=broker_url) as connection:
+        broker_connect(connection)
+        _delayed_queues_remove(connection)
+
+
+def _delayed_queues_remove(connection: Connection) -> None:
     left = []
     channel: Any = connection.channel()
     for name in DELAYED_QUEUES:

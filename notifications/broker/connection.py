@@ -19,11 +19,13 @@ BROKER_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-def broker_connection(*, timeout: float, connect_timeout: float | None = None) -> kombu.Connection:
-    """A connection to the broker, not yet connected; reads and writes time out after `timeout` seconds,
-    connecting after `connect_timeout` (default: the same)."""
+def broker_connection(
+    *, timeout: float, connect_timeout: float | None = None, url: str | None = None
+) -> kombu.Connection:
+    """A connection to the broker (`url`, default CELERY_BROKER_URL), not yet connected; reads and writes
+    time out after `timeout` seconds, connecting after `connect_timeout` (default: the same)."""
     return kombu.Connection(
-        settings.CELERY_BROKER_URL,
+        url or settings.CELERY_BROKER_URL,
         connect_timeout=timeout if connect_timeout is None else connect_timeout,
         transport_options={"read_timeout": timeout, "write_timeout": timeout},
     )

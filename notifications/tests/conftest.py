@@ -17,7 +17,7 @@ from django.db import connection
 
 from notifications.broker.connection import broker_connect
 from notifications.channels import CHANNELS, HOUSEKEEPING_QUEUE, WEBHOOK_QUEUE, Channel
-from notifier.celery import topology_declare
+from notifier.celery import delayed_topology_remove, topology_declare
 from notifier.workers import worker_argv, worker_queues
 from standins.boundary import FcmServer, SmtpServer, wait_for
 from standins.web_push_service import WebPushService
@@ -84,11 +84,13 @@ def web_push_service(vapid_keys: tuple[str, str]) -> Iterator[WebPushService]:
 
 @pytest.fixture(scope="session")
 def broker() -> list[str]:
-    """The topology on the suite's own vhost, declared afresh so that changed queue arguments apply."""
+    """The topology on the suite's own vhost, declared afresh so that changed queue arguments apply, and
+    what an older version declared removed, as `setup_broker` does."""
     with kombu.Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:
         channel = conn.channel()
         for name in [*WORK_QUEUES, *(Channel(c).dlq for c in CHANNELS)]:
             channel.queue_delete(name)
+    delayed_topology_remove(broker_url=settings.CELERY_BROKER_URL)
     return topology_declare(
         broker_url=settings.CELERY_BROKER_URL, delivery_limit=settings.BROKER_DELIVERY_LIMIT
     )

@@ -14,7 +14,14 @@ from kombu.transport.native_delayed_delivery import declare_native_delayed_deliv
 
 from notifications.broker.connection import broker_connect
 from notifications.channels import CHANNELS, Channel
-from notifier.celery import DELAYED_EXCHANGES, DELAYED_QUEUES, Consumer, build_topology, topology_declare
+from notifier.celery import (
+    DELAYED_EXCHANGES,
+    DELAYED_QUEUES,
+    Consumer,
+    build_topology,
+    delayed_topology_remove,
+    topology_declare,
+)
 from standins.boundary import wait_for
 
 
@@ -113,7 +120,7 @@ def test_the_delayed_delivery_topology_an_older_version_left_is_removed(empty_vh
         declare_native_delayed_delivery_exchanges_and_queues(conn, "quorum")
         assert _exists(conn, "celery_delayed_27")
 
-    topology_declare(broker_url=empty_vhost, delivery_limit=5)
+    delayed_topology_remove(broker_url=empty_vhost)
 
     with kombu.Connection(empty_vhost, connect_timeout=5) as conn:
         assert not any(_exists(conn, name) for name in DELAYED_QUEUES)
@@ -126,7 +133,7 @@ def test_a_delayed_delivery_queue_holding_a_message_is_kept_with_its_exchanges(e
         conn.default_channel.basic_publish(amqp.Message(b"x"), exchange="", routing_key="celery_delayed_27")
 
     with caplog.at_level(logging.WARNING, logger="notifier.celery"):
-        topology_declare(broker_url=empty_vhost, delivery_limit=5)
+        delayed_topology_remove(broker_url=empty_vhost)
 
     with kombu.Connection(empty_vhost, connect_timeout=5) as conn:
         assert _exists(conn, "celery_delayed_27")

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from notifications.broker.connection import BROKER_ERRORS
-from notifier.celery import topology_declare
+from notifier.celery import delayed_topology_remove, topology_declare
 
 
 class Command(BaseCommand):
@@ -20,6 +20,7 @@ class Command(BaseCommand):
                 delivery_limit=settings.BROKER_DELIVERY_LIMIT,
                 group_size=settings.BROKER_QUORUM_GROUP_SIZE,
             )
+            delayed_topology_remove(broker_url=settings.CELERY_BROKER_URL)
         except BROKER_ERRORS as exc:
             raise CommandError(f"could not declare the broker topology: {exc}") from exc
         self.stdout.write(self.style.SUCCESS("broker ready: " + ", ".join(names)))
